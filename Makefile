@@ -1,0 +1,39 @@
+# oanda-sidecar — targets a newcomer can guess. `make run`, then `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint proto proto-check bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml clients/python/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e clients/python
+	touch $(STAMP)
+
+run: install
+	$(BIN)/oanda-sidecar demo
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check sidecar clients tests scripts bench
+	$(BIN)/mypy sidecar clients/python/oanda_sidecar_client
+	$(BIN)/buf lint
+
+proto: install
+	$(BIN)/python scripts/genproto.py
+
+proto-check: install
+	$(BIN)/python scripts/genproto.py --check
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Generated code only: do not edit; regenerate with `make proto`."""

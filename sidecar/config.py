@@ -1,0 +1,289 @@
+"""Typed, frozen configuration, validated once at load.
+
+YAML file first, then `OANDA_SIDECAR__SECTION__KEY` environment overrides. Secrets (the OANDA
+token, PagerDuty routing key, Slack webhook URL) never live in the YAML: they come from the
+environment or from `*_file` keys, are held as SecretStr and are never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sidecar.errors import ConfigError
+from sidecar.upstream.endpoints import DEFAULT_CRITICAL, EndpointPattern
+
+ENV_PREFIX = "OANDA_SIDECAR__"
+TOKEN_ENV = "OANDA_API_TOKEN"
+PAGERDUTY_KEY_ENV = "OANDA_SIDECAR_PAGERDUTY_ROUTING_KEY"
+SLACK_URL_ENV = "OANDA_SIDECAR_SLACK_WEBHOOK_URL"
+
+PositiveFloat = float
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def _check_listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("must be HOST:PORT with a port from 0 to 65535")
+    return value
+
+
+class ServerConfig(_Section):
+    grpc_listen: str = "127.0.0.1:50051"
+    admin_listen: str = "127.0.0.1:9464"
+    control_token_file: Path | None = None
+    drain_grace_s: float = Field(20.0, gt=0, le=600)
+
+    _listen = field_validator("grpc_listen", "admin_listen")(_check_listen)
+
+
+class OandaConfig(_Section):
+    base_url: str = "https://api-fxpractice.oanda.com"
+    stream_url: str = "https://stream-fxpractice.oanda.com"
+    request_timeout_s: float = Field(10.0, gt=0, le=300)
+    max_new_connections_per_s: float = Field(2.0, gt=0, le=1000)
+    max_connections: int = Field(64, ge=1, le=1024)
+    token_file: Path | None = None
+    require_token: bool = True
+
+    @field_validator("base_url", "stream_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class RetryConfig(_Section):
+    max_attempts: int = Field(3, ge=1, le=10)
+    base_delay_s: float = Field(1.0, ge=0, le=60)
+    max_delay_s: float = Field(10.0, ge=0, le=600)
+    jitter: Literal["full", "equal", "none"] = "full"
+    budget_ratio: float = Field(0.2, ge=0, le=1)
+    budget_min_concurrent: int = Field(3, ge=0, le=1000)
+    budget_window_s: float = Field(10.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _delays(self) -> RetryConfig:
+        if self.max_delay_s < self.base_delay_s:
+            raise ValueError("max_delay_s must not be below base_delay_s")
+        return self
+
+
+class BreakerConfig(_Section):
+    failure_threshold: int = Field(5, ge=1, le=1000)
+    recovery_timeout_s: float = Field(60.0, gt=0, le=3600)
+    half_open_max_calls: int = Field(1, ge=1, le=100)
+
+
+class EndpointLimit(_Section):
+    pattern: str
+    rate_per_s: float = Field(gt=0, le=10_000)
+    burst: float = Field(ge=1, le=10_000)
+
+    @property
+    def parsed(self) -> EndpointPattern:
+        return EndpointPattern.parse(self.pattern)
+
+
+class RateLimitConfig(_Section):
+    rate_per_s: float = Field(100.0, gt=0, le=10_000)
+    burst: float = Field(20.0, ge=1, le=10_000)
+    max_queue_wait_s: float = Field(5.0, ge=0, le=300)
+    max_queue_length: int = Field(10_000, ge=1, le=1_000_000)
+    endpoints: tuple[EndpointLimit, ...] = ()
+    critical: tuple[str, ...] = DEFAULT_CRITICAL
+    # After a 429: multiply the rate by this, then add back recovery_per_s every second.
+    decrease_factor: float = Field(0.5, gt=0, lt=1)
+    recovery_per_s: float = Field(5.0, gt=0, le=10_000)
+    min_rate_per_s: float = Field(5.0, gt=0, le=10_000)
+
+
+class DegradationConfig(_Section):
+    cache_backend: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = None
+    cache_max_entries: int = Field(10_000, ge=1, le=10_000_000)
+    cache_default_ttl_s: float = Field(300.0, gt=0, le=86_400)
+    pricing_max_age_s: float = Field(5.0, gt=0, le=3600)
+    cache_ttls: dict[str, float] = Field(default_factory=dict)
+    probe_interval_s: float = Field(5.0, gt=0, le=3600)
+    probe_path: str = "/v3/accounts"
+    recovery_successes: int = Field(3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _redis(self) -> DegradationConfig:
+        if self.cache_backend == "redis" and not self.redis_url:
+            raise ValueError("redis_url is required when cache_backend is redis")
+        return self
+
+
+class PagerDutyConfig(_Section):
+    events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    routing_key_file: Path | None = None
+
+
+class SlackConfig(_Section):
+    webhook_url_file: Path | None = None
+
+
+class AlertsConfig(_Section):
+    pagerduty: PagerDutyConfig = PagerDutyConfig()
+    slack: SlackConfig = SlackConfig()
+    aggregation_window_s: float = Field(60.0, ge=0, le=86_400)
+    queue_size: int = Field(1000, ge=1, le=1_000_000)
+    max_delivery_attempts: int = Field(5, ge=1, le=50)
+    delivery_timeout_s: float = Field(5.0, gt=0, le=120)
+
+
+class TelemetryConfig(_Section):
+    service_name: str = "oanda-sidecar"
+    tracing_enabled: bool = True
+
+
+class LoggingConfig(_Section):
+    format: Literal["json", "console"] = "json"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Secrets(BaseModel):
+    """Secrets read from the environment or files; repr shows only whether each is set."""
+
+    model_config = ConfigDict(frozen=True)
+    oanda_token: SecretStr | None = None
+    control_token: SecretStr | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    slack_webhook_url: SecretStr | None = None
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    oanda: OandaConfig = OandaConfig()
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    degradation: DegradationConfig = DegradationConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    logging: LoggingConfig = LoggingConfig()
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                *, read_secrets: bool = True) -> Config:
+    """Load, override from the environment, validate. Raises ConfigError naming the key."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path}: not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path}: invalid YAML: {_one_line(exc)}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: top level must be a mapping")
+        data = loaded or {}
+        if "secrets" in data:
+            raise ConfigError("secrets: unknown key (secrets come from the environment or *_file keys)")
+    for name, raw in sorted(env.items()):
+        if name.startswith(ENV_PREFIX):
+            _apply_override(data, name, raw)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, env_names=_env_names(env))) from None
+    if read_secrets:
+        config = config.model_copy(update={"secrets": _read_secrets(config, env)})
+    return config
+
+
+def _apply_override(data: dict[str, Any], name: str, raw: str) -> None:
+    keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
+    if not all(keys):
+        raise ConfigError(f"{name}: malformed override name")
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(keys)} (from {name}): {key} is not a section")
+        node = child
+    try:
+        node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        node[keys[-1]] = raw
+
+
+def _env_names(env: Mapping[str, str]) -> dict[str, str]:
+    return {".".join(k.lower() for k in n[len(ENV_PREFIX):].split("__")): n
+            for n in env if n.startswith(ENV_PREFIX)}
+
+
+def _describe(exc: ValidationError, env_names: dict[str, str]) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        what = "unknown key"
+    else:
+        what = err["msg"].replace("Value error, ", "")
+        if "input" in err and kind != "missing" and not isinstance(err["input"], dict):
+            what += f" (got {err['input']!r})"
+    source = f" (from {env_names[loc]})" if loc in env_names else ""
+    more = f"; and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+    return f"{loc}{source}: {what}{more}"
+
+
+def _read_file_secret(path: Path | None, key: str) -> SecretStr | None:
+    if path is None:
+        return None
+    try:
+        value = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"{key}: {path} is empty")
+    return SecretStr(value)
+
+
+def _read_secrets(config: Config, env: Mapping[str, str]) -> Secrets:
+    token = env.get(TOKEN_ENV) or None
+    oanda_token = SecretStr(token) if token else _read_file_secret(
+        config.oanda.token_file, "oanda.token_file")
+    pd_key = env.get(PAGERDUTY_KEY_ENV)
+    slack_url = env.get(SLACK_URL_ENV)
+    return Secrets(
+        oanda_token=oanda_token,
+        control_token=_read_file_secret(config.server.control_token_file,
+                                        "server.control_token_file"),
+        pagerduty_routing_key=SecretStr(pd_key) if pd_key else _read_file_secret(
+            config.alerts.pagerduty.routing_key_file, "alerts.pagerduty.routing_key_file"),
+        slack_webhook_url=SecretStr(slack_url) if slack_url else _read_file_secret(
+            config.alerts.slack.webhook_url_file, "alerts.slack.webhook_url_file"),
+    )
+
+
+def require_token(config: Config) -> None:
+    """Stop start-up when OANDA needs a token and none was given."""
+    if config.oanda.require_token and config.secrets.oanda_token is None:
+        raise ConfigError(f"oanda.token_file: no OANDA token (set {TOKEN_ENV} or oanda.token_file)")
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

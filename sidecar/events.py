@@ -1,0 +1,195 @@
+"""Frozen event records and a bus that never raises.
+
+Policies publish what they decided; logging, metrics, tracing, alerting and the status stream
+subscribe. No policy knows who listens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+_log = logging.getLogger("sidecar.events")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every event. `at` is wall-clock seconds."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFinished(Event):
+    """One attempt sent upstream, answered or failed."""
+
+    method: str
+    endpoint: str
+    attempt: int  # 1-based
+    duration_s: float
+    status: int | None  # HTTP status, None when no answer came
+    error_type: str | None  # "timeout", "connect_error", "connection_lost", "503", ...
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled(Event):
+    method: str
+    endpoint: str
+    attempt: int  # the attempt that failed
+    delay_s: float
+    reason: str  # "status_503", "timeout", ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryGivenUp(Event):
+    method: str
+    endpoint: str
+    attempts: int
+    reason: str  # "exhausted", "budget", "deadline", "unsafe_write", "not_retryable"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTransition(Event):
+    breaker: str
+    from_state: str  # "closed", "open", "half_open", "forced_open", "disabled"
+    to_state: str
+    reason: str
+    consecutive_failures: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRejected(Event):
+    breaker: str
+    endpoint: str
+    retry_after_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitWaited(Event):
+    endpoint: str
+    wait_s: float
+    lane: str  # "normal" or "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitRejected(Event):
+    endpoint: str
+    waited_s: float
+    retry_after_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RateAdjusted(Event):
+    rate_per_s: float
+    configured_rate_per_s: float
+    reason: str  # "upstream_429" or "recovery"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamThrottled(Event):
+    """OANDA answered 429: the limiter let too much through."""
+
+    endpoint: str
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAuthFailed(Event):
+    """OANDA answered 401/403: the token is revoked or the account blocked."""
+
+    endpoint: str
+    method: str
+    status: int
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAuthRestored(Event):
+    endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class DegradationChanged(Event):
+    from_level: str  # "none", "cached_data", "read_only"
+    to_level: str
+    reason: str
+    manual: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CacheServed(Event):
+    endpoint: str
+    age_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CacheFailed(Event):
+    operation: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteFinished(Event):
+    """One Execute call answered (with a response or an error)."""
+
+    method: str
+    endpoint: str
+    outcome: str  # "ok" (2xx/3xx), "http_4xx", "http_5xx", or an error reason in lower case
+    status: int | None
+    attempts: int
+    duration_s: float
+    from_cache: bool = False
+    request_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAction(Event):
+    action: str
+    peer: str
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+
+
+E = TypeVar("E", bound=Event)
+Subscriber = Callable[[Any], None]
+
+
+class EventBus:
+    """Synchronous publish/subscribe by event type (subclasses reach subscribers of bases).
+
+    Subscribers must be quick and must not block; async work is queued by the subscriber itself.
+    A failing subscriber is logged and never disturbs the publisher or the other subscribers.
+    """
+
+    def __init__(self) -> None:
+        self._subs: dict[type[Event], list[Subscriber]] = defaultdict(list)
+        self._resolved: dict[type[Event], tuple[Subscriber, ...]] = {}
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
+        self._subs[event_type].append(handler)
+        self._resolved.clear()
+
+        def unsubscribe() -> None:
+            if handler in self._subs[event_type]:
+                self._subs[event_type].remove(handler)
+                self._resolved.clear()
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        cls = type(event)
+        handlers = self._resolved.get(cls)
+        if handlers is None:
+            handlers = tuple(h for base in cls.__mro__ for h in self._subs.get(base, ()))
+            self._resolved[cls] = handlers
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception:
+                _log.exception("event subscriber failed for %s", cls.__name__)

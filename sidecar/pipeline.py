@@ -1,0 +1,80 @@
+"""The request path: a Call flows through policies to the transport and a Response comes back.
+
+Every policy has one method, `handle(call, next)`, and passes the call on by awaiting `next`.
+`compose(policies, transport)` chains them, outermost first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sidecar.upstream.endpoints import Endpoint
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(slots=True)
+class Call:
+    """One OANDA call, validated, as it travels the pipeline.
+
+    `deadline` is on the clock's monotonic scale (None: no caller deadline). `attempt` is set by
+    the retry policy before each attempt (1-based) so that inner layers can see it.
+    """
+
+    method: str
+    path: str
+    endpoint: Endpoint
+    query: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    critical: bool = False
+    deadline: float | None = None
+    attempt: int = 1
+
+    @property
+    def is_write(self) -> bool:
+        return self.method in WRITE_METHODS
+
+
+@dataclass(slots=True)
+class Response:
+    """An upstream answer (any status), or a cached one."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    attempts: int = 1
+    from_cache: bool = False
+    cache_age_ms: int = 0
+    degradation: str = "none"
+    # Seconds OANDA asked us to wait (Retry-After), when it said so.
+    retry_after_s: float | None = None
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+class Policy(Protocol):
+    """One resilience policy. It may answer itself, raise a SidecarError, or call `next`."""
+
+    async def handle(self, call: Call, next: Handler) -> Response: ...
+
+
+def compose(policies: Sequence[Policy], transport: Handler) -> Handler:
+    """Chain `policies` (outermost first) in front of `transport`."""
+    handler = transport
+    for policy in reversed(policies):
+        handler = _bind(policy, handler)
+    return handler
+
+
+def _bind(policy: Policy, nxt: Handler) -> Handler:
+    handle = policy.handle
+
+    async def handler(call: Call) -> Response:
+        return await handle(call, nxt)
+
+    handler.__qualname__ = f"{type(policy).__name__}.handle"
+    return handler

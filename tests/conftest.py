@@ -1,0 +1,53 @@
+"""Shared fixtures. One uvloop event loop for the whole session: grpc.aio wants one per process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+import uvloop
+
+from sidecar.clock import FakeClock
+from sidecar.events import Event, EventBus
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> Mapping[str, Callable[[], Any]]:
+    return {"uvloop": uvloop.new_event_loop}
+
+
+def require_tool(available: bool, reason: str) -> None:
+    """Skip when a tool is missing on a developer machine; fail under CI, where it must exist."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"required under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+class RecordingBus(EventBus):
+    """An EventBus that also keeps every event, for assertions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[Event] = []
+
+    def publish(self, event: Event) -> None:
+        self.events.append(event)
+        super().publish(event)
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.fixture
+def bus() -> RecordingBus:
+    return RecordingBus()
