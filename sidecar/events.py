@@ -31,8 +31,9 @@ class AttemptFinished(Event):
     attempt: int  # 1-based
     duration_s: float
     status: int | None  # HTTP status, None when no answer came
-    error_type: str | None  # "timeout", "connect_error", "connection_lost", "503", ...
-    request_id: str | None = None
+    error_type: str | None  # None on an answer; "timeout", "connect_error", "connection_lost"
+    request_id: str | None = None  # OANDA's RequestID header
+    error_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,29 +89,6 @@ class RateAdjusted(Event):
     rate_per_s: float
     configured_rate_per_s: float
     reason: str  # "upstream_429" or "recovery"
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamThrottled(Event):
-    """OANDA answered 429: the limiter let too much through."""
-
-    endpoint: str
-    method: str
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamAuthFailed(Event):
-    """OANDA answered 401/403: the token is revoked or the account blocked."""
-
-    endpoint: str
-    method: str
-    status: int
-    message: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamAuthRestored(Event):
-    endpoint: str
 
 
 @dataclass(frozen=True, slots=True)
