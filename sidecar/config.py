@@ -201,7 +201,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             raise ConfigError(f"config file {path}: top level must be a mapping")
         data = loaded or {}
         if "secrets" in data:
-            raise ConfigError("secrets: unknown key (secrets come from the environment or *_file keys)")
+            raise ConfigError("secrets: unknown key (secrets come from env or *_file keys)")
     for name, raw in sorted(env.items()):
         if name.startswith(ENV_PREFIX):
             _apply_override(data, name, raw)

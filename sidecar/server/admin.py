@@ -1,0 +1,88 @@
+"""Admin HTTP: /healthz, /readyz, /metrics, /api/status and the dashboard at /."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from google.protobuf import json_format
+
+import sidecar
+from sidecar.server.convert import status_response
+from sidecar.status import StatusBoard
+
+MetricsRenderer = Callable[[], tuple[bytes, str]]
+ExtraStatus = Callable[[], dict[str, Any]]
+
+
+class AdminServer:
+    def __init__(self, board: StatusBoard, metrics: MetricsRenderer | None = None,
+                 extra_status: ExtraStatus | None = None) -> None:
+        self._board = board
+        self._metrics = metrics
+        self._extra_status = extra_status
+        self.draining = False
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics_handler)
+        app.router.add_get("/api/status", self._status)
+        app.router.add_get("/", self._dashboard)
+        self.app = app
+
+    def set_metrics(self, metrics: MetricsRenderer) -> None:
+        self._metrics = metrics
+
+    def set_extra_status(self, extra: ExtraStatus) -> None:
+        self._extra_status = extra
+
+    async def start(self, host: str, port: int) -> int:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self._board.ready and not self.draining:
+            return web.Response(text="ready\n")
+        reason = "draining" if self.draining else "starting"
+        return web.Response(status=503, text=f"{reason}\n")
+
+    async def _metrics_handler(self, request: web.Request) -> web.Response:
+        if self._metrics is None:
+            return web.Response(status=404, text="metrics are not enabled\n")
+        body, content_type = self._metrics()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def _status(self, request: web.Request) -> web.Response:
+        message = status_response(self._board.snapshot(), sidecar.__version__)
+        payload = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+        if self._extra_status is not None:
+            payload.update(self._extra_status())
+        return web.Response(text=json.dumps(payload), content_type="application/json",
+                            headers={"Cache-Control": "no-store"})
+
+    async def _dashboard(self, request: web.Request) -> web.Response:
+        page = resources.files("sidecar.server") / "dashboard" / "index.html"
+        try:
+            html = page.read_text()
+        except FileNotFoundError:
+            html = "<!doctype html><title>oanda-sidecar</title><p>See /api/status.</p>"
+        return web.Response(text=html, content_type="text/html",
+                            headers={"Cache-Control": "no-store"})

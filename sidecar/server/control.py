@@ -1,0 +1,119 @@
+"""ControlService: what operators call through grpcurl or `oanda-sidecar ctl`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+import sidecar
+from sidecar._gen.oanda.sidecar.v1 import control_pb2 as cpb
+from sidecar._gen.oanda.sidecar.v1 import control_pb2_grpc
+from sidecar.clock import Clock
+from sidecar.errors import InvalidRequest, NotFound, SidecarError
+from sidecar.events import ControlAction, EventBus
+from sidecar.server.convert import (
+    PB_TO_LEVEL,
+    PB_TO_OVERRIDE,
+    breaker_status,
+    degradation_fields,
+    status_response,
+)
+from sidecar.status import StatusBoard
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class ControlServicer(control_pb2_grpc.ControlServiceServicer):
+    def __init__(self, board: StatusBoard, bus: EventBus, clock: Clock) -> None:
+        self._board = board
+        self._bus = bus
+        self._clock = clock
+
+    def _status(self) -> cpb.GetStatusResponse:
+        return status_response(self._board.snapshot(), sidecar.__version__)
+
+    async def GetStatus(self, request: cpb.GetStatusRequest,
+                        context: Context) -> cpb.GetStatusResponse:
+        return self._status()
+
+    async def WatchStatus(self, request: cpb.WatchStatusRequest,
+                          context: Context) -> AsyncIterator[cpb.WatchStatusResponse]:
+        version = self._board.version
+        yield cpb.WatchStatusResponse(status=self._status())
+        while True:
+            version = await self._board.wait_for_change(version)
+            yield cpb.WatchStatusResponse(status=self._status())
+
+    def _breakers(self) -> Any:
+        if self._board.breakers is None:
+            raise SidecarError("no circuit breakers are configured")
+        return self._board.breakers
+
+    def _breaker_list(self) -> list[cpb.BreakerStatus]:
+        return [breaker_status(s) for s in self._breakers().snapshots()]
+
+    def _check_name(self, name: str) -> None:
+        known = [s.name for s in self._breakers().snapshots()]
+        if name not in known:
+            raise NotFound(f"no breaker named {name!r} (known: {', '.join(known)})")
+
+    async def ResetBreaker(self, request: cpb.ResetBreakerRequest,
+                           context: Context) -> cpb.ResetBreakerResponse:
+        if request.name:
+            self._check_name(request.name)
+        before = self._states()
+        self._breakers().reset(request.name or None)
+        self._audit(context, f"reset_breaker {request.name or '*'}", before, self._states())
+        return cpb.ResetBreakerResponse(breakers=self._breaker_list())
+
+    async def SetBreakerOverride(self, request: cpb.SetBreakerOverrideRequest,
+                                 context: Context) -> cpb.SetBreakerOverrideResponse:
+        override = PB_TO_OVERRIDE.get(request.override)
+        if override is None:
+            raise InvalidRequest("override must be BREAKER_OVERRIDE_NONE, _FORCED_OPEN or "
+                                 "_DISABLED", field="override")
+        self._check_name(request.name)
+        before = self._states()
+        self._breakers().set_override(request.name, override)
+        self._audit(context, f"set_breaker_override {request.name} {override}", before,
+                    self._states())
+        return cpb.SetBreakerOverrideResponse(breakers=self._breaker_list())
+
+    def _degradation(self) -> Any:
+        if self._board.degradation is None:
+            raise SidecarError("degradation is not configured")
+        return self._board.degradation
+
+    async def GetDegradation(self, request: cpb.GetDegradationRequest,
+                             context: Context) -> cpb.GetDegradationResponse:
+        return cpb.GetDegradationResponse(**degradation_fields(self._board.snapshot().degradation))
+
+    async def SetDegradation(self, request: cpb.SetDegradationRequest,
+                             context: Context) -> cpb.SetDegradationResponse:
+        level = PB_TO_LEVEL.get(request.level)
+        if level is None:
+            raise InvalidRequest("level must be DEGRADATION_LEVEL_NONE, _CACHED_DATA, "
+                                 "_READ_ONLY or _AUTOMATIC", field="level")
+        controller = self._degradation()
+        before = degradation_fields(controller.snapshot())
+        controller.set_manual(level, request.reason or f"set by operator ({context.peer()})")
+        after = degradation_fields(controller.snapshot())
+        self._audit(context, f"set_degradation {level}", before, after)
+        return cpb.SetDegradationResponse(**after)
+
+    def _states(self) -> dict[str, Any]:
+        return {s.name: str(getattr(s.state, "value", s.state))
+                for s in self._breakers().snapshots()}
+
+    def _audit(self, context: Context, action: str, before: dict[str, Any],
+               after: dict[str, Any]) -> None:
+        self._bus.publish(ControlAction(at=self._clock.wall(), action=action,
+                                        peer=context.peer() or "unknown",
+                                        before=_plain(before), after=_plain(after)))
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if not isinstance(v, str | int | float | bool) else v)
+            for k, v in fields.items() if v is not None}

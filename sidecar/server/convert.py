@@ -1,0 +1,115 @@
+"""proto ↔ domain. Only this module and the servicers import generated code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from sidecar._gen.oanda.sidecar.v1 import control_pb2 as cpb
+from sidecar._gen.oanda.sidecar.v1 import proxy_pb2 as ppb
+from sidecar.errors import InvalidRequest
+from sidecar.pipeline import Response
+from sidecar.status import StatusSnapshot
+
+LEVEL_TO_PB = {
+    "none": ppb.DEGRADATION_LEVEL_NONE,
+    "cached_data": ppb.DEGRADATION_LEVEL_CACHED_DATA,
+    "read_only": ppb.DEGRADATION_LEVEL_READ_ONLY,
+}
+PB_TO_LEVEL = {v: k for k, v in LEVEL_TO_PB.items()}
+PB_TO_LEVEL[ppb.DEGRADATION_LEVEL_AUTOMATIC] = "automatic"
+BREAKER_STATE_TO_PB = {
+    "closed": cpb.BREAKER_STATE_CLOSED,
+    "open": cpb.BREAKER_STATE_OPEN,
+    "half_open": cpb.BREAKER_STATE_HALF_OPEN,
+    "forced_open": cpb.BREAKER_STATE_FORCED_OPEN,
+    "disabled": cpb.BREAKER_STATE_DISABLED,
+}
+PB_TO_OVERRIDE = {
+    cpb.BREAKER_OVERRIDE_NONE: "none",
+    cpb.BREAKER_OVERRIDE_FORCED_OPEN: "forced_open",
+    cpb.BREAKER_OVERRIDE_DISABLED: "disabled",
+}
+HEALTH_TO_PB = {
+    "healthy": cpb.UPSTREAM_HEALTH_HEALTHY,
+    "degraded": cpb.UPSTREAM_HEALTH_DEGRADED,
+    "down": cpb.UPSTREAM_HEALTH_DOWN,
+}
+CRITICAL = ppb.PRIORITY_CRITICAL
+_PRIORITIES = frozenset({ppb.PRIORITY_UNSPECIFIED, ppb.PRIORITY_NORMAL, ppb.PRIORITY_CRITICAL})
+
+
+def check_priority(priority: int) -> bool:
+    """True for the critical lane; refuses values the enum does not define."""
+    if priority not in _PRIORITIES:
+        raise InvalidRequest(f"priority {priority} is not a Priority value", field="priority")
+    return priority == CRITICAL
+
+
+def execute_response(response: Response) -> ppb.ExecuteResponse:
+    return ppb.ExecuteResponse(
+        status=response.status, body=response.body, headers=response.headers,
+        attempts=response.attempts, from_cache=response.from_cache,
+        cache_age_ms=response.cache_age_ms,
+        degradation=LEVEL_TO_PB.get(response.degradation, ppb.DEGRADATION_LEVEL_NONE))
+
+
+def timestamp(wall: float | None) -> Timestamp | None:
+    if wall is None:
+        return None
+    ts = Timestamp()
+    ts.FromNanoseconds(int(wall * 1e9))
+    return ts
+
+
+def breaker_status(snap: Any) -> cpb.BreakerStatus:
+    return cpb.BreakerStatus(
+        name=snap.name, state=BREAKER_STATE_TO_PB[_state_name(snap.state)],
+        consecutive_failures=snap.consecutive_failures, opened_at=timestamp(snap.opened_at),
+        next_probe_in_ms=int((snap.next_probe_in_s or 0.0) * 1000),
+        state_since=timestamp(snap.state_since), failure_threshold=snap.failure_threshold,
+        recovery_timeout_ms=int(snap.recovery_timeout_s * 1000),
+        total_failures=snap.total_failures, total_successes=snap.total_successes,
+        half_open_in_flight=snap.half_open_in_flight)
+
+
+def _state_name(state: Any) -> str:
+    return str(getattr(state, "value", state))
+
+
+def degradation_fields(snap: Any | None) -> dict[str, Any]:
+    if snap is None:
+        return {"level": ppb.DEGRADATION_LEVEL_NONE, "reason": "", "manual": False}
+    return {"level": LEVEL_TO_PB[_state_name(snap.level)], "reason": snap.reason,
+            "since": timestamp(snap.since), "manual": snap.manual}
+
+
+def rate_limit_status(snap: Any | None) -> cpb.RateLimitStatus | None:
+    if snap is None:
+        return None
+    return cpb.RateLimitStatus(
+        rate_per_s=snap.rate_per_s, configured_rate_per_s=snap.configured_rate_per_s,
+        burst=snap.burst, tokens=snap.tokens, queued_normal=snap.queued_normal,
+        queued_critical=snap.queued_critical, rejected_total=snap.rejected_total,
+        admitted_total=snap.admitted_total,
+        endpoints=[cpb.EndpointLimitStatus(pattern=str(e.pattern), rate_per_s=e.rate_per_s,
+                                           burst=e.burst, tokens=e.tokens)
+                   for e in snap.endpoints])
+
+
+def upstream_status(snap: Any | None) -> cpb.UpstreamStatus | None:
+    if snap is None:
+        return None
+    return cpb.UpstreamStatus(
+        health=HEALTH_TO_PB[snap.health], last_success=timestamp(snap.last_success),
+        last_error=timestamp(snap.last_error), last_error_message=snap.last_error_message,
+        recent_error_rate=snap.recent_error_rate, base_url=snap.base_url)
+
+
+def status_response(snap: StatusSnapshot, version: str) -> cpb.GetStatusResponse:
+    return cpb.GetStatusResponse(
+        breakers=[breaker_status(b) for b in snap.breakers],
+        rate_limit=rate_limit_status(snap.rate_limit),
+        degradation=cpb.DegradationStatus(**degradation_fields(snap.degradation)),
+        upstream=upstream_status(snap.upstream), version=version, ready=snap.ready)

@@ -1,0 +1,93 @@
+"""ProxyService: one OANDA call per Execute, through the composed pipeline."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import grpc
+
+from sidecar._gen.oanda.sidecar.v1 import proxy_pb2, proxy_pb2_grpc
+from sidecar.clock import Clock
+from sidecar.errors import SidecarError
+from sidecar.events import EventBus, ExecuteFinished
+from sidecar.pipeline import Call, Handler
+from sidecar.server.convert import check_priority, execute_response
+from sidecar.upstream.endpoints import EndpointPattern, resolve
+
+
+class Tracer(Protocol):
+    def execute_span(self, metadata: Any, method: str,
+                     path_template: str) -> AbstractContextManager[Any]: ...
+
+
+class CriticalLane:
+    """Which (method, template) pairs ride the critical lane, decided once per pair."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._patterns = [EndpointPattern.parse(p) for p in patterns]
+        self._cache: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, method: str, template: str) -> bool:
+        key = (method, template)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = any(p.matches(method, template) for p in self._patterns)
+            if len(self._cache) < 4096:
+                self._cache[key] = hit
+        return hit
+
+
+def outcome_of(status: int) -> str:
+    if status < 400:
+        return "ok"
+    return "http_4xx" if status < 500 else "http_5xx"
+
+
+class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
+    def __init__(self, handler: Handler, clock: Clock, bus: EventBus,
+                 critical: Callable[[str, str], bool], tracer: Tracer | None = None) -> None:
+        self._handler = handler
+        self._clock = clock
+        self._bus = bus
+        self._critical = critical
+        self._tracer = tracer
+
+    async def Execute(self, request: proxy_pb2.ExecuteRequest,
+                      context: grpc.aio.ServicerContext[Any, Any]) -> proxy_pb2.ExecuteResponse:
+        clock = self._clock
+        started = clock.monotonic()
+        endpoint = resolve(request.path)
+        method = request.method
+        remaining = context.time_remaining()
+        call = Call(method=method, path=request.path, endpoint=endpoint,
+                    query=dict(request.query) if request.query else {}, body=request.body,
+                    headers=dict(request.headers) if request.headers else {},
+                    deadline=None if remaining is None else started + remaining)
+        span: AbstractContextManager[Any] = (
+            self._tracer.execute_span(context.invocation_metadata(), method, endpoint.template)
+            if self._tracer is not None else contextlib.nullcontext())
+        with span:
+            try:
+                call.critical = check_priority(request.priority) or self._critical(
+                    method, endpoint.template)
+                response = await self._handler(call)
+            except SidecarError as error:
+                self._finish(call, started, error.reason.lower(), None, call.attempt,
+                             error=error.message)
+                raise
+            self._finish(call, started, outcome_of(response.status), response.status,
+                         response.attempts, response.from_cache,
+                         response.headers.get("RequestID"))
+            return execute_response(response)
+
+    def _finish(self, call: Call, started: float, outcome: str, status: int | None,
+                attempts: int, from_cache: bool = False, request_id: str | None = None,
+                error: str | None = None) -> None:
+        self._bus.publish(ExecuteFinished(
+            at=self._clock.wall(), method=call.method, endpoint=call.endpoint.template,
+            outcome=outcome, status=status, attempts=attempts,
+            duration_s=self._clock.monotonic() - started, from_cache=from_cache,
+            request_id=request_id, error=error))

@@ -1,0 +1,72 @@
+"""The operator's view: one snapshot of breakers, limiter, degradation and upstream health.
+
+Parts are optional so the view works while the pipeline is assembled piece by piece; each part
+only needs a `snapshot()` (or `snapshots()` for the breaker registry). Watchers are woken on every
+breaker or degradation change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sidecar.events import BreakerTransition, DegradationChanged, Event, EventBus
+
+
+class _Snapshotting(Protocol):
+    def snapshot(self) -> Any: ...
+
+
+class _Registry(Protocol):
+    def snapshots(self) -> list[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    breakers: list[Any]
+    rate_limit: Any | None
+    degradation: Any | None
+    upstream: Any | None
+    ready: bool
+
+
+class StatusBoard:
+    def __init__(self, bus: EventBus) -> None:
+        self.breakers: _Registry | None = None
+        self.limiter: _Snapshotting | None = None
+        self.degradation: _Snapshotting | None = None
+        self.upstream: _Snapshotting | None = None
+        self.ready = False
+        self._version = 0
+        self._changed = asyncio.Event()
+        bus.subscribe(BreakerTransition, self._on_change)
+        bus.subscribe(DegradationChanged, self._on_change)
+
+    def snapshot(self) -> StatusSnapshot:
+        return StatusSnapshot(
+            breakers=self.breakers.snapshots() if self.breakers else [],
+            rate_limit=self.limiter.snapshot() if self.limiter else None,
+            degradation=self.degradation.snapshot() if self.degradation else None,
+            upstream=self.upstream.snapshot() if self.upstream else None,
+            ready=self.ready,
+        )
+
+    def _on_change(self, event: Event) -> None:
+        self.notify()
+
+    def notify(self) -> None:
+        """Wake every watcher (a change not carried by an event, e.g. readiness)."""
+        self._version += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    async def wait_for_change(self, seen_version: int) -> int:
+        """Return the new version once it differs from `seen_version`."""
+        while self._version == seen_version:
+            await self._changed.wait()
+        return self._version
