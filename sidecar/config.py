@@ -245,7 +245,8 @@ def _describe(exc: ValidationError, env_names: dict[str, str]) -> str:
         what = err["msg"].replace("Value error, ", "")
         if "input" in err and kind != "missing" and not isinstance(err["input"], dict):
             what += f" (got {err['input']!r})"
-    source = f" (from {env_names[loc]})" if loc in env_names else ""
+    names = [n for k, n in env_names.items() if k == loc or k.startswith(loc + ".")]
+    source = f" (from {names[0]})" if names else ""
     more = f"; and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
     return f"{loc}{source}: {what}{more}"
 
