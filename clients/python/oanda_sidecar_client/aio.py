@@ -1,0 +1,175 @@
+"""The asyncio client: `async with AsyncSidecarClient("127.0.0.1:50051") as client: ...`."""
+# `timeout` is the gRPC deadline, sent to the sidecar so that its queueing and retries stop in
+# time; asyncio.timeout (what ASYNC109 suggests) would only cancel locally.
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from oanda_sidecar_client import _convert as conv
+from oanda_sidecar_client._convert import Body, QueryValue
+from oanda_sidecar_client._gen.oanda.sidecar.v1 import control_pb2 as cpb
+from oanda_sidecar_client._rpc import (
+    Metadata,
+    Methods,
+    channel_options,
+    control_metadata,
+    metadata_pairs,
+)
+from oanda_sidecar_client.errors import error_from_rpc
+from oanda_sidecar_client.models import (
+    BreakerOverride,
+    BreakerStatus,
+    DegradationSetting,
+    DegradationStatus,
+    ExecuteResult,
+    Priority,
+    SidecarStatus,
+)
+
+
+class AsyncSidecarClient:
+    """One gRPC channel to the sidecar; safe to share between tasks.
+
+    `timeout` (seconds) is the default deadline of every unary call; the sidecar honours it
+    end to end (rate-limit waits and retries never run past it). `metadata` is sent with every
+    call; `control_token` only with Control RPCs. `wait_for_ready` makes calls wait for the
+    channel to connect (a sidecar still starting) instead of failing fast with UNAVAILABLE.
+    Failures raise `oanda_sidecar_client.errors.SidecarError` subclasses; OANDA's 4xx/5xx are
+    results with `status`.
+    """
+
+    def __init__(self, target: str = "127.0.0.1:50051", *, timeout: float | None = 10.0,
+                 metadata: Metadata | None = None, control_token: str | None = None,
+                 credentials: grpc.ChannelCredentials | None = None,
+                 options: Sequence[tuple[str, Any]] | None = None,
+                 wait_for_ready: bool = False) -> None:
+        opts = channel_options(options)
+        self._channel = (grpc.aio.secure_channel(target, credentials, opts) if credentials
+                         else grpc.aio.insecure_channel(target, opts))
+        self._rpc = Methods(self._channel)
+        self.timeout = timeout
+        self._metadata = metadata_pairs(metadata)
+        self._control_md = control_metadata(self._metadata, control_token)
+        self._wait = wait_for_ready
+
+    async def __aenter__(self) -> AsyncSidecarClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _unary(self, method: Any, request: Any, timeout: float | None,
+                     metadata: tuple[tuple[str, str], ...]) -> Any:
+        try:
+            return await method(request, timeout=self.timeout if timeout is None else timeout,
+                                metadata=metadata, wait_for_ready=self._wait)
+        except grpc.RpcError as error:
+            raise error_from_rpc(error) from error
+
+    # --- ProxyService ---------------------------------------------------------------------
+
+    async def execute(self, method: str, path: str, *,
+                      query: Mapping[str, QueryValue] | None = None, body: Body = None,
+                      headers: Mapping[str, str] | None = None,
+                      priority: Priority = Priority.NORMAL, timeout: float | None = None,
+                      metadata: Metadata | None = None) -> ExecuteResult:
+        """One OANDA v20 REST call. `body` is bytes, or a dict/list sent as JSON."""
+        request = conv.execute_request(method, path, query, body, headers, priority)
+        md = self._metadata if metadata is None else (*self._metadata, *metadata_pairs(metadata))
+        return conv.execute_result(await self._unary(self._rpc.execute, request, timeout, md))
+
+    async def get(self, path: str, /, *, query: Mapping[str, QueryValue] | None = None,
+                  headers: Mapping[str, str] | None = None,
+                  priority: Priority = Priority.NORMAL, timeout: float | None = None,
+                  **params: QueryValue) -> ExecuteResult:
+        """GET with query parameters as keywords: `get(path, count=10, instruments=[...])`."""
+        return await self.execute("GET", path, query={**(query or {}), **params},
+                                  headers=headers, priority=priority, timeout=timeout)
+
+    async def post(self, path: str, /, json: Body = None, *,
+                   query: Mapping[str, QueryValue] | None = None,
+                   headers: Mapping[str, str] | None = None,
+                   priority: Priority = Priority.NORMAL,
+                   timeout: float | None = None) -> ExecuteResult:
+        return await self.execute("POST", path, query=query, body=json, headers=headers,
+                                  priority=priority, timeout=timeout)
+
+    async def put(self, path: str, /, json: Body = None, *,
+                  query: Mapping[str, QueryValue] | None = None,
+                  headers: Mapping[str, str] | None = None,
+                  priority: Priority = Priority.NORMAL,
+                  timeout: float | None = None) -> ExecuteResult:
+        return await self.execute("PUT", path, query=query, body=json, headers=headers,
+                                  priority=priority, timeout=timeout)
+
+    async def patch(self, path: str, /, json: Body = None, *,
+                    query: Mapping[str, QueryValue] | None = None,
+                    headers: Mapping[str, str] | None = None,
+                    priority: Priority = Priority.NORMAL,
+                    timeout: float | None = None) -> ExecuteResult:
+        return await self.execute("PATCH", path, query=query, body=json, headers=headers,
+                                  priority=priority, timeout=timeout)
+
+    async def delete(self, path: str, /, *, query: Mapping[str, QueryValue] | None = None,
+                     headers: Mapping[str, str] | None = None,
+                     priority: Priority = Priority.NORMAL,
+                     timeout: float | None = None) -> ExecuteResult:
+        return await self.execute("DELETE", path, query=query, headers=headers,
+                                  priority=priority, timeout=timeout)
+
+    # --- ControlService -------------------------------------------------------------------
+
+    async def get_status(self, *, timeout: float | None = None) -> SidecarStatus:
+        response = await self._unary(self._rpc.get_status, cpb.GetStatusRequest(), timeout,
+                                     self._control_md)
+        return conv.sidecar_status(response)
+
+    async def reset_breaker(self, name: str = "", *,
+                            timeout: float | None = None) -> tuple[BreakerStatus, ...]:
+        """Reset one breaker (or all, with the empty name) to CLOSED; returns every breaker."""
+        response = await self._unary(self._rpc.reset_breaker, cpb.ResetBreakerRequest(name=name),
+                                     timeout, self._control_md)
+        return conv.breakers(response.breakers)
+
+    async def set_breaker_override(self, name: str, mode: BreakerOverride, *,
+                                   timeout: float | None = None) -> tuple[BreakerStatus, ...]:
+        """Force a breaker open, disable it, or (mode "none") remove the override."""
+        request = cpb.SetBreakerOverrideRequest(name=name, override=conv.override_value(mode))
+        response = await self._unary(self._rpc.set_breaker_override, request, timeout,
+                                     self._control_md)
+        return conv.breakers(response.breakers)
+
+    async def get_degradation(self, *, timeout: float | None = None) -> DegradationStatus:
+        response = await self._unary(self._rpc.get_degradation, cpb.GetDegradationRequest(),
+                                     timeout, self._control_md)
+        return conv.degradation_status(response)
+
+    async def set_degradation(self, level: DegradationSetting, reason: str = "", *,
+                              timeout: float | None = None) -> DegradationStatus:
+        """Hold `none`, `cached_data` or `read_only` manually; `automatic` hands control back."""
+        request = cpb.SetDegradationRequest(level=conv.level_value(level), reason=reason)
+        response = await self._unary(self._rpc.set_degradation, request, timeout,
+                                     self._control_md)
+        return conv.degradation_status(response)
+
+    async def watch_status(self) -> AsyncGenerator[SidecarStatus, None]:
+        """The current status, then one on every change; `aclose()` (or leaving it) cancels."""
+        call = self._rpc.watch_status(cpb.WatchStatusRequest(), metadata=self._control_md,
+                                      wait_for_ready=self._wait)
+        try:
+            async for message in call:
+                yield conv.sidecar_status(message.status)
+        except grpc.RpcError as error:
+            raise error_from_rpc(error) from error
+        finally:
+            call.cancel()

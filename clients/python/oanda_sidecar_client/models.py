@@ -1,0 +1,137 @@
+"""What the client returns: plain, typed, immutable values (no protobuf in the caller's code)."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = [
+    "BreakerOverride",
+    "BreakerStatus",
+    "DegradationLevel",
+    "DegradationSetting",
+    "DegradationStatus",
+    "EndpointLimitStatus",
+    "ExecuteResult",
+    "Priority",
+    "RateLimitStatus",
+    "SidecarStatus",
+    "UpstreamStatus",
+]
+
+# The degradation level an answer was given at; "unspecified" only from an older/newer server.
+DegradationLevel = Literal["none", "cached_data", "read_only", "unspecified"]
+# What set_degradation accepts: a level held manually, or "automatic" to hand control back.
+DegradationSetting = Literal["none", "cached_data", "read_only", "automatic"]
+# What set_breaker_override accepts.
+BreakerOverride = Literal["none", "forced_open", "disabled"]
+
+
+class Priority(enum.IntEnum):
+    """The rate limiter lane. CRITICAL is for risk-reducing calls (close, cancel): no queueing."""
+
+    NORMAL = 1
+    CRITICAL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteResult:
+    """OANDA's answer (or a cached one). 4xx and 5xx are answers too: check `ok` or `status`."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+    attempts: int
+    from_cache: bool
+    cache_age_ms: int
+    degradation: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def request_id(self) -> str | None:
+        """OANDA's `RequestID` header: quote it when asking OANDA about a call."""
+        return self.headers.get("RequestID")
+
+    def json(self) -> Any:
+        """The body decoded as JSON (raises `ValueError` when it is not JSON)."""
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerStatus:
+    name: str
+    state: str  # closed, open, half_open, forced_open, disabled
+    consecutive_failures: int
+    opened_at: datetime | None
+    next_probe_in_ms: int
+    state_since: datetime | None
+    failure_threshold: int
+    recovery_timeout_ms: int
+    total_failures: int
+    total_successes: int
+    half_open_in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLimitStatus:
+    pattern: str
+    rate_per_s: float
+    burst: float
+    tokens: float
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitStatus:
+    rate_per_s: float
+    configured_rate_per_s: float
+    burst: float
+    tokens: float
+    queued_normal: int
+    queued_critical: int
+    rejected_total: int
+    admitted_total: int
+    endpoints: tuple[EndpointLimitStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamStatus:
+    health: str  # healthy, degraded, down
+    last_success: datetime | None
+    last_error: datetime | None
+    last_error_message: str
+    recent_error_rate: float
+    base_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class DegradationStatus:
+    level: str  # none, cached_data, read_only
+    reason: str
+    since: datetime | None
+    manual: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SidecarStatus:
+    """Everything an operator needs at a glance (GetStatus / WatchStatus)."""
+
+    breakers: tuple[BreakerStatus, ...]
+    rate_limit: RateLimitStatus
+    degradation: DegradationStatus
+    upstream: UpstreamStatus
+    version: str
+    ready: bool
+
+    def breaker(self, name: str = "rest") -> BreakerStatus | None:
+        """One breaker by name (`rest` is the one for REST calls), or None."""
+        for breaker in self.breakers:
+            if breaker.name == name:
+                return breaker
+        return None

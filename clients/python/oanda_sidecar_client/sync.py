@@ -1,0 +1,172 @@
+"""The blocking client: `with SidecarClient("127.0.0.1:50051") as client: ...`."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from oanda_sidecar_client import _convert as conv
+from oanda_sidecar_client._convert import Body, QueryValue
+from oanda_sidecar_client._gen.oanda.sidecar.v1 import control_pb2 as cpb
+from oanda_sidecar_client._rpc import (
+                                       Metadata,
+                                       Methods,
+                                       channel_options,
+                                       control_metadata,
+                                       metadata_pairs,
+                                       )
+from oanda_sidecar_client.errors import error_from_rpc
+from oanda_sidecar_client.models import (
+                                         BreakerOverride,
+                                         BreakerStatus,
+                                         DegradationSetting,
+    DegradationStatus,
+                                         ExecuteResult,
+                                         Priority,
+                                         SidecarStatus,
+                                         )
+
+
+class SidecarClient:
+    """One gRPC channel to the sidecar; safe to share between threads.
+
+    `timeout` (seconds) is the default deadline of every unary call; the sidecar honours it
+    end to end (rate-limit waits and retries never run past it). `metadata` is sent with every
+    call; `control_token` only with Control RPCs. `wait_for_ready` makes calls wait for the
+    channel to connect (a sidecar still starting) instead of failing fast with UNAVAILABLE.
+    Failures raise `oanda_sidecar_client.errors.SidecarError` subclasses; OANDA's 4xx/5xx are
+    results with `status`.
+    """
+
+    def __init__(self, target: str = "127.0.0.1:50051", *, timeout: float | None = 10.0,
+                 metadata: Metadata | None = None, control_token: str | None = None,
+                 credentials: grpc.ChannelCredentials | None = None,
+                 options: Sequence[tuple[str, Any]] | None = None,
+                 wait_for_ready: bool = False) -> None:
+        opts = channel_options(options)
+        self._channel = (grpc.secure_channel(target, credentials, opts) if credentials
+                         else grpc.insecure_channel(target, opts))
+        self._rpc = Methods(self._channel)
+        self.timeout = timeout
+        self._metadata = metadata_pairs(metadata)
+        self._control_md = control_metadata(self._metadata, control_token)
+        self._wait = wait_for_ready
+
+    def __enter__(self) -> SidecarClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _unary(self, method: Any, request: Any, timeout: float | None,
+               metadata: tuple[tuple[str, str], ...]) -> Any:
+        try:
+            return method(request, timeout=self.timeout if timeout is None else timeout,
+                          metadata=metadata, wait_for_ready=self._wait)
+        except grpc.RpcError as error:
+            raise error_from_rpc(error) from error
+
+    # --- ProxyService ---------------------------------------------------------------------
+
+    def execute(self, method: str, path: str, *,
+                query: Mapping[str, QueryValue] | None = None, body: Body = None,
+                headers: Mapping[str, str] | None = None,
+                priority: Priority = Priority.NORMAL, timeout: float | None = None,
+                metadata: Metadata | None = None) -> ExecuteResult:
+        """One OANDA v20 REST call. `body` is bytes, or a dict/list sent as JSON."""
+        request = conv.execute_request(method, path, query, body, headers, priority)
+        md = self._metadata if metadata is None else (*self._metadata, *metadata_pairs(metadata))
+        return conv.execute_result(self._unary(self._rpc.execute, request, timeout, md))
+
+    def get(self, path: str, /, *, query: Mapping[str, QueryValue] | None = None,
+            headers: Mapping[str, str] | None = None,
+            priority: Priority = Priority.NORMAL, timeout: float | None = None,
+            **params: QueryValue) -> ExecuteResult:
+        """GET with query parameters as keywords: `get(path, count=10, instruments=[...])`."""
+        return self.execute("GET", path, query={**(query or {}), **params},
+                            headers=headers, priority=priority, timeout=timeout)
+
+    def post(self, path: str, /, json: Body = None, *,
+             query: Mapping[str, QueryValue] | None = None,
+             headers: Mapping[str, str] | None = None,
+             priority: Priority = Priority.NORMAL,
+             timeout: float | None = None) -> ExecuteResult:
+        return self.execute("POST", path, query=query, body=json, headers=headers,
+                            priority=priority, timeout=timeout)
+
+    def put(self, path: str, /, json: Body = None, *,
+            query: Mapping[str, QueryValue] | None = None,
+            headers: Mapping[str, str] | None = None,
+            priority: Priority = Priority.NORMAL,
+            timeout: float | None = None) -> ExecuteResult:
+        return self.execute("PUT", path, query=query, body=json, headers=headers,
+                            priority=priority, timeout=timeout)
+
+    def patch(self, path: str, /, json: Body = None, *,
+              query: Mapping[str, QueryValue] | None = None,
+              headers: Mapping[str, str] | None = None,
+              priority: Priority = Priority.NORMAL,
+              timeout: float | None = None) -> ExecuteResult:
+        return self.execute("PATCH", path, query=query, body=json, headers=headers,
+                            priority=priority, timeout=timeout)
+
+    def delete(self, path: str, /, *, query: Mapping[str, QueryValue] | None = None,
+               headers: Mapping[str, str] | None = None,
+               priority: Priority = Priority.NORMAL,
+               timeout: float | None = None) -> ExecuteResult:
+        return self.execute("DELETE", path, query=query, headers=headers,
+                            priority=priority, timeout=timeout)
+
+    # --- ControlService -------------------------------------------------------------------
+
+    def get_status(self, *, timeout: float | None = None) -> SidecarStatus:
+        response = self._unary(self._rpc.get_status, cpb.GetStatusRequest(), timeout,
+                               self._control_md)
+        return conv.sidecar_status(response)
+
+    def reset_breaker(self, name: str = "", *,
+                      timeout: float | None = None) -> tuple[BreakerStatus, ...]:
+        """Reset one breaker (or all, with the empty name) to CLOSED; returns every breaker."""
+        response = self._unary(self._rpc.reset_breaker, cpb.ResetBreakerRequest(name=name),
+                               timeout, self._control_md)
+        return conv.breakers(response.breakers)
+
+    def set_breaker_override(self, name: str, mode: BreakerOverride, *,
+                             timeout: float | None = None) -> tuple[BreakerStatus, ...]:
+        """Force a breaker open, disable it, or (mode "none") remove the override."""
+        request = cpb.SetBreakerOverrideRequest(name=name, override=conv.override_value(mode))
+        response = self._unary(self._rpc.set_breaker_override, request, timeout,
+                               self._control_md)
+        return conv.breakers(response.breakers)
+
+    def get_degradation(self, *, timeout: float | None = None) -> DegradationStatus:
+        response = self._unary(self._rpc.get_degradation, cpb.GetDegradationRequest(),
+                               timeout, self._control_md)
+        return conv.degradation_status(response)
+
+    def set_degradation(self, level: DegradationSetting, reason: str = "", *,
+                        timeout: float | None = None) -> DegradationStatus:
+        """Hold `none`, `cached_data` or `read_only` manually; `automatic` hands control back."""
+        request = cpb.SetDegradationRequest(level=conv.level_value(level), reason=reason)
+        response = self._unary(self._rpc.set_degradation, request, timeout,
+                               self._control_md)
+        return conv.degradation_status(response)
+
+    def watch_status(self) -> Generator[SidecarStatus, None, None]:
+        """The current status, then one on every change; `close()` (or leaving it) cancels."""
+        call = self._rpc.watch_status(cpb.WatchStatusRequest(), metadata=self._control_md,
+                                      wait_for_ready=self._wait)
+        try:
+            for message in call:
+                yield conv.sidecar_status(message.status)
+        except grpc.RpcError as error:
+            raise error_from_rpc(error) from error
+        finally:
+            call.cancel()
