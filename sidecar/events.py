@@ -171,3 +171,16 @@ class EventBus:
                 handler(event)
             except Exception:
                 _log.exception("event subscriber failed for %s", cls.__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSent(Event):
+    """One alert delivery finished (published by alerting; metrics and logs subscribe)."""
+
+    channel: str  # "pagerduty" or "slack"
+    result: str  # "ok", "failed" (given up after retries), "dropped" (queue full)
+    alert: str = ""  # the alert's dedup key, e.g. "breaker_open:rest"
+    action: str = "trigger"  # "trigger" or "resolve"
+    count: int = 1  # identical alerts aggregated into this delivery
+    attempts: int = 1
+    error: str | None = None

@@ -1,0 +1,174 @@
+"""Which events raise and clear which alert condition (CONTRACT §6).
+
+`ConditionTracker` is pure state: it turns events into `Signal`s ("trigger" or "resolve" for a
+condition key) and knows nothing about windows, channels or delivery.
+
+condition key                  trigger (severity)                        resolve
+breaker_open:<name>            BreakerTransition to open (critical)      to closed or disabled
+breaker_forced:<name>          to forced_open (warning, Slack only)      leaving forced_open
+upstream_auth                  AttemptFinished 401/403 (critical)        the next 2xx attempt
+upstream_throttled             AttemptFinished 429 (warning)             quiet_s without a 429
+degradation_read_only          DegradationChanged to read_only, automatic
+                               (critical)                                leaving read_only
+degradation_manual_read_only   the same, manual (warning, Slack only)    leaving read_only
+
+Operator actions (forced open, manual READ_ONLY) are announced in Slack but never page: the
+person who did it does not need waking, the team channel should know calls are refused on purpose.
+A breaker forced open while it was already open keeps its `breaker_open` alert until it closes.
+`degradation_read_only` resolves as soon as writes are allowed again (read_only -> cached_data
+included): the page is about not being able to trade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sidecar.events import AttemptFinished, BreakerTransition, DegradationChanged, Event
+
+Action = Literal["trigger", "resolve"]
+PAGERDUTY = "pagerduty"
+SLACK = "slack"
+BOTH: frozenset[str] = frozenset({PAGERDUTY, SLACK})
+SLACK_ONLY: frozenset[str] = frozenset({SLACK})
+
+AUTH = "upstream_auth"
+THROTTLED = "upstream_throttled"
+READ_ONLY = "degradation_read_only"
+MANUAL_READ_ONLY = "degradation_manual_read_only"
+_NO_SIGNALS: tuple[Signal, ...] = ()
+# What a person reads when a condition clears, filled from the clearing event's details.
+_CLEARED = {
+    "breaker_open": "Circuit breaker '{breaker}' is {to_state}: calls to OANDA flow again",
+    "breaker_forced": "Circuit breaker '{breaker}' is no longer forced open (now {to_state})",
+    AUTH: "OANDA accepts our requests again (HTTP {status} on {endpoint})",
+    THROTTLED: "No 429 from OANDA for {quiet_s:g} s",
+    READ_ONLY: "Sidecar left READ_ONLY (now {to_level}): orders can be placed again",
+    MANUAL_READ_ONLY: "Sidecar left READ_ONLY (now {to_level}): orders can be placed again",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One occurrence: a condition was (re)triggered or cleared."""
+
+    condition: str  # the key, e.g. "breaker_open:rest"
+    kind: str  # the key without its subject, e.g. "breaker_open"
+    action: Action
+    severity: str  # PagerDuty's: "critical", "error", "warning", "info"
+    summary: str
+    channels: frozenset[str]
+    at: float  # wall-clock seconds of the event
+    details: Mapping[str, Any]
+
+
+class ConditionTracker:
+    """Remembers which conditions are active; `observe` is cheap for uninteresting events."""
+
+    def __init__(self, quiet_s: float) -> None:
+        self.quiet_s = quiet_s
+        self._active: dict[str, Signal] = {}
+        self._last_429: float | None = None  # monotonic, while THROTTLED is active
+
+    def is_active(self, condition: str) -> bool:
+        return condition in self._active
+
+    def observe(self, event: Event, now: float) -> tuple[Signal, ...]:
+        if isinstance(event, AttemptFinished):
+            return self._attempt(event, now)
+        if isinstance(event, BreakerTransition):
+            return self._breaker(event)
+        if isinstance(event, DegradationChanged):
+            return self._degradation(event)
+        return _NO_SIGNALS
+
+    def next_deadline(self) -> float | None:
+        """When `due` may next have something to say (monotonic), or None."""
+        return None if self._last_429 is None else self._last_429 + self.quiet_s
+
+    def due(self, now: float, wall: float) -> tuple[Signal, ...]:
+        """Resolves that fall due by time alone (the 429 quiet period)."""
+        if self._last_429 is None or now < self._last_429 + self.quiet_s:
+            return _NO_SIGNALS
+        self._last_429 = None
+        return self._resolve(THROTTLED, wall, {"quiet_s": self.quiet_s})
+
+    def _attempt(self, ev: AttemptFinished, now: float) -> tuple[Signal, ...]:
+        status = ev.status
+        if status is None:
+            return _NO_SIGNALS
+        if 200 <= status < 300:
+            # The hot path: one dict lookup when nothing is wrong.
+            if AUTH in self._active:
+                return self._resolve(AUTH, ev.at, {"endpoint": ev.endpoint, "status": status})
+            return _NO_SIGNALS
+        if status in (401, 403):
+            what = "token invalid or revoked" if status == 401 else "access forbidden"
+            return self._trigger(AUTH, AUTH, "critical", BOTH, ev.at,
+                                 f"OANDA answered {status} ({what}) on {ev.method} {ev.endpoint}",
+                                 _attempt_details(ev))
+        if status == 429:
+            self._last_429 = now
+            return self._trigger(THROTTLED, THROTTLED, "warning", BOTH, ev.at,
+                                 f"OANDA answered 429 (rate limited) on {ev.method} {ev.endpoint}",
+                                 _attempt_details(ev))
+        return _NO_SIGNALS
+
+    def _breaker(self, ev: BreakerTransition) -> tuple[Signal, ...]:
+        name, to = ev.breaker, ev.to_state
+        details = {"breaker": name, "from_state": ev.from_state, "to_state": to,
+                   "reason": ev.reason, "consecutive_failures": ev.consecutive_failures,
+                   "last_error": ev.last_error}
+        opened, forced = f"breaker_open:{name}", f"breaker_forced:{name}"
+        out: tuple[Signal, ...] = _NO_SIGNALS
+        if ev.from_state == "forced_open" and to != "forced_open":
+            out += self._resolve(forced, ev.at, details)
+        if to == "open":
+            out += self._trigger(
+                opened, "breaker_open", "critical", BOTH, ev.at,
+                f"Circuit breaker '{name}' opened ({ev.reason}, {ev.consecutive_failures} "
+                "consecutive failures): OANDA calls are refused", details)
+        elif to == "forced_open":
+            out += self._trigger(forced, "breaker_forced", "warning", SLACK_ONLY, ev.at,
+                                 f"Circuit breaker '{name}' forced open by an operator", details)
+        elif to in ("closed", "disabled"):
+            out += self._resolve(opened, ev.at, details)
+        return out
+
+    def _degradation(self, ev: DegradationChanged) -> tuple[Signal, ...]:
+        details = {"from_level": ev.from_level, "to_level": ev.to_level, "reason": ev.reason,
+                   "manual": ev.manual}
+        if ev.to_level == "read_only":
+            if ev.manual:
+                return self._trigger(MANUAL_READ_ONLY, MANUAL_READ_ONLY, "warning", SLACK_ONLY,
+                                     ev.at, "Sidecar set to READ_ONLY by an operator: writes "
+                                     "are refused", details)
+            return self._trigger(READ_ONLY, READ_ONLY, "critical", BOTH, ev.at,
+                                 f"Sidecar entered READ_ONLY automatically ({ev.reason}): "
+                                 "orders cannot be placed", details)
+        return (self._resolve(READ_ONLY, ev.at, details)
+                + self._resolve(MANUAL_READ_ONLY, ev.at, details))
+
+    def _trigger(self, condition: str, kind: str, severity: str, channels: frozenset[str],
+                 at: float, summary: str, details: Mapping[str, Any]) -> tuple[Signal, ...]:
+        signal = Signal(condition, kind, "trigger", severity, summary, channels, at, details)
+        self._active[condition] = signal
+        return (signal,)
+
+    def _resolve(self, condition: str, at: float,
+                 details: Mapping[str, Any]) -> tuple[Signal, ...]:
+        raised = self._active.pop(condition, None)
+        if raised is None:
+            return _NO_SIGNALS
+        if condition == THROTTLED:
+            self._last_429 = None
+        summary = _CLEARED[raised.kind].format_map(details)
+        return (Signal(condition, raised.kind, "resolve", raised.severity, summary,
+                       raised.channels, at, details),)
+
+
+def _attempt_details(ev: AttemptFinished) -> dict[str, Any]:
+    return {"method": ev.method, "endpoint": ev.endpoint, "status": ev.status,
+            "attempt": ev.attempt, "request_id": ev.request_id,
+            "last_error": ev.error_message}
