@@ -1,0 +1,200 @@
+"""Prometheus metrics, fed by events. A private registry: nothing global, tests stay isolated.
+
+Labels are bounded by construction: endpoints are templates (a raw path that slips through is
+resolved to its template), methods are the five REST verbs or OTHER, results are status classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+from sidecar.events import (
+    AlertSent,
+    AttemptFinished,
+    BreakerRejected,
+    BreakerTransition,
+    CacheFailed,
+    CacheServed,
+    DegradationChanged,
+    EventBus,
+    ExecuteFinished,
+    RateAdjusted,
+    RateLimitRejected,
+    RateLimitWaited,
+    RetryGivenUp,
+    RetryScheduled,
+)
+from sidecar.upstream.endpoints import TEMPLATES, UNKNOWN_TEMPLATE, resolve
+
+BREAKER_STATES = {"closed": 0, "open": 1, "half_open": 2, "forced_open": 3, "disabled": 4}
+DEGRADATION_LEVELS = {"none": 0, "cached_data": 1, "read_only": 2}
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+_ERROR_KINDS = frozenset({"timeout", "connect_error", "connection_lost"})
+_TEMPLATES = frozenset((*TEMPLATES, UNKNOWN_TEMPLATE))
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def endpoint_label(endpoint: str) -> str:
+    """A template stays as it is; anything else (a raw path) becomes its template."""
+    return endpoint if endpoint in _TEMPLATES else resolve(endpoint).template
+
+
+def method_label(method: str) -> str:
+    return method if method in _METHODS else "OTHER"
+
+
+def attempt_result(status: int | None, error_type: str | None) -> str:
+    """`2xx`..`5xx` for an answer, the error kind otherwise."""
+    if status is not None:
+        return f"{status // 100}xx" if 100 <= status < 600 else "other"
+    return error_type if error_type in _ERROR_KINDS else "error"
+
+
+class Metrics:
+    """Every metric of CONTRACT §4 and a few extras, updated by bus events."""
+
+    def __init__(self, bus: EventBus, *, breakers: Sequence[str] = ("rest",),
+                 rate_per_s: float | None = None) -> None:
+        # `*_created` series double the scrape size and no dashboard here reads them. The switch
+        # is process-wide in prometheus_client; nothing else in the process uses that library.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._define()
+        for name in breakers:
+            self.breaker_state.labels(breaker=name).set(0)
+        self.degradation_level.set(0)
+        if rate_per_s is not None:
+            self.ratelimit_rate.set(rate_per_s)
+        self._unsubscribe = [
+            bus.subscribe(ExecuteFinished, self._on_execute),
+            bus.subscribe(AttemptFinished, self._on_attempt),
+            bus.subscribe(RetryScheduled, self._on_retry),
+            bus.subscribe(RetryGivenUp, self._on_given_up),
+            bus.subscribe(BreakerTransition, self._on_breaker),
+            bus.subscribe(BreakerRejected, self._on_breaker_rejected),
+            bus.subscribe(RateLimitWaited, self._on_wait),
+            bus.subscribe(RateLimitRejected, self._on_rejected),
+            bus.subscribe(RateAdjusted, self._on_rate),
+            bus.subscribe(DegradationChanged, self._on_degradation),
+            bus.subscribe(CacheServed, self._on_cache_served),
+            bus.subscribe(CacheFailed, self._on_cache_failed),
+            bus.subscribe(AlertSent, self._on_alert),
+        ]
+
+    def _define(self) -> None:
+        r = self.registry
+        p = "oanda_sidecar_"
+        self.requests = Counter(f"{p}requests", "Execute calls answered, by outcome "
+                                "(ok, http_4xx, http_5xx or the error reason)",
+                                ["method", "endpoint", "outcome"], registry=r)
+        self.execute_duration = Histogram(
+            f"{p}execute_duration_seconds", "Execute duration inside the sidecar, all attempts "
+            "and waits included", ["endpoint"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.attempts = Counter(f"{p}attempts", "Attempts sent upstream, by status class "
+                                "(2xx..5xx) or error kind", ["endpoint", "result"], registry=r)
+        self.upstream_latency = Histogram(
+            f"{p}upstream_latency_seconds", "Duration of one upstream attempt",
+            ["endpoint"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.retries = Counter(f"{p}retries", "Retries scheduled, by the failure that caused them",
+                               ["endpoint", "reason"], registry=r)
+        self.retry_given_up = Counter(f"{p}retry_given_up", "Calls the retry policy stopped "
+                                      "retrying, by reason", ["endpoint", "reason"], registry=r)
+        self.breaker_state = Gauge(f"{p}breaker_state", "Breaker state: 0 closed, 1 open, "
+                                   "2 half-open, 3 forced open, 4 disabled",
+                                   ["breaker"], registry=r)
+        self.breaker_transitions = Counter(f"{p}breaker_transitions", "Breaker state changes",
+                                           ["breaker", "from", "to"], registry=r)
+        self.breaker_rejected = Counter(f"{p}breaker_rejected", "Calls refused by an open "
+                                        "breaker", ["breaker", "endpoint"], registry=r)
+        self.ratelimit_wait = Histogram(
+            f"{p}ratelimit_wait_seconds", "Time a request waited for a rate-limit token; one "
+            "observation per wait the limiter reports (calls admitted at once may be absent)",
+            ["lane"], buckets=_WAIT_BUCKETS, registry=r)
+        self.ratelimit_rejected = Counter(f"{p}ratelimit_rejected", "Requests refused for lack "
+                                          "of a token in time", ["endpoint"], registry=r)
+        self.ratelimit_rate = Gauge(f"{p}ratelimit_rate_per_s", "Current sustained rate of the "
+                                    "global bucket (lowered after an upstream 429)", registry=r)
+        self.ratelimit_queue = Gauge(f"{p}ratelimit_queue_length", "Requests waiting for a token",
+                                     ["lane"], registry=r)
+        self.degradation_level = Gauge(f"{p}degradation_level", "Degradation: 0 none, "
+                                       "1 cached data, 2 read-only", registry=r)
+        self.cache_served = Counter(f"{p}cache_served", "Answers served from the degradation "
+                                    "cache", ["endpoint"], registry=r)
+        self.cache_errors = Counter(f"{p}cache_errors", "Cache backend failures",
+                                    ["operation"], registry=r)
+        self.alerts_sent = Counter(f"{p}alerts_sent", "Alert deliveries by channel and result "
+                                   "(ok, failed, dropped)", ["channel", "result"], registry=r)
+
+    def render(self) -> tuple[bytes, str]:
+        """Body and content type for GET /metrics (text format 0.0.4: every scraper reads it)."""
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+    def set_queue_length(self, provider: Callable[[], tuple[int, int]]) -> None:
+        """Read (normal, critical) queue lengths from `provider` at every scrape."""
+        self.ratelimit_queue.labels(lane="normal").set_function(lambda: provider()[0])
+        self.ratelimit_queue.labels(lane="critical").set_function(lambda: provider()[1])
+
+    def alert_sent(self, channel: str, result: str) -> None:
+        """Count one alert delivery. Alerting publishes AlertSent, which lands here."""
+        self.alerts_sent.labels(channel=channel, result=result).inc()
+
+    def close(self) -> None:
+        """Stop listening to the bus."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    def _on_execute(self, e: ExecuteFinished) -> None:
+        endpoint = endpoint_label(e.endpoint)
+        self.requests.labels(method_label(e.method), endpoint, e.outcome).inc()
+        self.execute_duration.labels(endpoint).observe(e.duration_s)
+
+    def _on_attempt(self, e: AttemptFinished) -> None:
+        endpoint = endpoint_label(e.endpoint)
+        self.attempts.labels(endpoint, attempt_result(e.status, e.error_type)).inc()
+        self.upstream_latency.labels(endpoint).observe(e.duration_s)
+
+    def _on_retry(self, e: RetryScheduled) -> None:
+        self.retries.labels(endpoint_label(e.endpoint), e.reason).inc()
+
+    def _on_given_up(self, e: RetryGivenUp) -> None:
+        self.retry_given_up.labels(endpoint_label(e.endpoint), e.reason).inc()
+
+    def _on_breaker(self, e: BreakerTransition) -> None:
+        self.breaker_state.labels(e.breaker).set(BREAKER_STATES.get(e.to_state, -1))
+        self.breaker_transitions.labels(e.breaker, e.from_state, e.to_state).inc()
+
+    def _on_breaker_rejected(self, e: BreakerRejected) -> None:
+        self.breaker_rejected.labels(e.breaker, endpoint_label(e.endpoint)).inc()
+
+    def _on_wait(self, e: RateLimitWaited) -> None:
+        self.ratelimit_wait.labels(e.lane).observe(e.wait_s)
+
+    def _on_rejected(self, e: RateLimitRejected) -> None:
+        self.ratelimit_rejected.labels(endpoint_label(e.endpoint)).inc()
+
+    def _on_rate(self, e: RateAdjusted) -> None:
+        self.ratelimit_rate.set(e.rate_per_s)
+
+    def _on_degradation(self, e: DegradationChanged) -> None:
+        self.degradation_level.set(DEGRADATION_LEVELS.get(e.to_level, -1))
+
+    def _on_cache_served(self, e: CacheServed) -> None:
+        self.cache_served.labels(endpoint_label(e.endpoint)).inc()
+
+    def _on_cache_failed(self, e: CacheFailed) -> None:
+        self.cache_errors.labels(e.operation).inc()
+
+    def _on_alert(self, e: AlertSent) -> None:
+        self.alert_sent(e.channel, e.result)

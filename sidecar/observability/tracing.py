@@ -1,0 +1,319 @@
+"""OpenTelemetry tracing: one SERVER span per Execute, one CLIENT span per upstream attempt.
+
+The server span continues the caller's W3C `traceparent` from gRPC metadata and is made current
+for the Execute task, so events published synchronously inside it (attempts, waits, retries,
+breaker changes) land on it: attempts become child spans with explicit start and end times,
+the rest become span events. Spans leave through a BatchSpanProcessor (bounded queue, background
+thread): an unreachable collector never slows a request. With tracing disabled nothing subscribes
+and `execute_span` returns a shared no-op context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+import sidecar
+from sidecar.config import TelemetryConfig
+from sidecar.errors import SidecarError
+from sidecar.events import (
+    AttemptFinished,
+    BreakerRejected,
+    BreakerTransition,
+    CacheServed,
+    DegradationChanged,
+    EventBus,
+    ExecuteFinished,
+    RateLimitRejected,
+    RateLimitWaited,
+    RetryGivenUp,
+    RetryScheduled,
+)
+from sidecar.observability.logging import throttle_export_warnings
+from sidecar.observability.redact import Redactor
+
+_log = logging.getLogger("sidecar.tracing")
+_PROPAGATOR = TraceContextTextMapPropagator()
+_TRACE_KEYS = frozenset({"traceparent", "tracestate"})
+_DEFAULT_EXPORT_TIMEOUT_S = 3.0
+_SHUTDOWN_BUDGET_S = 2.0
+# gRPC server spans are errors only for these codes (OTel semantic conventions for RPC).
+_SERVER_ERROR_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                 grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INTERNAL,
+                                 grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS})
+_OK_OUTCOMES = frozenset({"ok", "http_4xx"})
+_NOOP_SPAN: AbstractContextManager[Span] = nullcontext(INVALID_SPAN)
+_SCRUB = Redactor()  # error texts may quote a path: mask account IDs, as the logs do
+
+
+def _ns(seconds: float) -> int:
+    """Epoch seconds to ns. Via µs: a float holds epoch µs exactly, epoch ns it does not."""
+    return round(seconds * 1e6) * 1000
+
+
+def build_resource(service_name: str, extra: Mapping[str, str] | None = None) -> Resource:
+    """service.name/version, k8s pod and namespace from POD_NAME/POD_NAMESPACE, then `extra`."""
+    attrs: dict[str, str] = {"service.name": service_name,
+                             "service.version": sidecar.__version__}
+    if pod := os.environ.get("POD_NAME"):
+        attrs["k8s.pod.name"] = pod
+    if namespace := os.environ.get("POD_NAMESPACE"):
+        attrs["k8s.namespace.name"] = namespace
+    attrs.update(extra or {})
+    return Resource.create(attrs)
+
+
+def default_exporter() -> SpanExporter:
+    """OTLP/gRPC, configured by OTEL_EXPORTER_OTLP_*; a short timeout unless one is set."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    env_timeout = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    if any(os.environ.get(name) for name in env_timeout):
+        return OTLPSpanExporter()
+    return OTLPSpanExporter(timeout=_DEFAULT_EXPORT_TIMEOUT_S)
+
+
+class Tracing:
+    """Owns a private TracerProvider (the global one is left alone) and the bus subscriptions."""
+
+    def __init__(self, config: TelemetryConfig, bus: EventBus, *,
+                 exporter: SpanExporter | None = None,
+                 resource_attrs: Mapping[str, str] | None = None,
+                 upstream_url: str | None = None) -> None:
+        self.enabled = config.tracing_enabled
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._server_address = urlsplit(upstream_url).hostname if upstream_url else None
+        if not self.enabled:
+            return
+        self._exporter = exporter if exporter is not None else default_exporter()
+        self._provider = TracerProvider(resource=build_resource(config.service_name,
+                                                                resource_attrs),
+                                        shutdown_on_exit=False)
+        self._provider.add_span_processor(BatchSpanProcessor(self._exporter))
+        self._tracer = self._provider.get_tracer("oanda-sidecar", sidecar.__version__)
+        throttle_export_warnings()
+        subscriptions: list[tuple[type[Any], Callable[[Any], None]]] = [
+            (AttemptFinished, self._on_attempt), (ExecuteFinished, self._on_execute),
+            (RateLimitWaited, self._on_wait), (RateLimitRejected, self._on_rejected),
+            (RetryScheduled, self._on_retry), (RetryGivenUp, self._on_given_up),
+            (BreakerTransition, self._on_breaker), (BreakerRejected, self._on_breaker_rejected),
+            (DegradationChanged, self._on_degradation), (CacheServed, self._on_cache_served),
+        ]
+        self._unsubscribe = [bus.subscribe(kind, handler) for kind, handler in subscriptions]
+
+    def execute_span(self, metadata: Sequence[tuple[str, str | bytes]] | None, method: str,
+                     path_template: str) -> AbstractContextManager[Span]:
+        """The SERVER span of one Execute, current while the context is open."""
+        if not self.enabled:
+            return _NOOP_SPAN
+        return _ExecuteSpan(self._tracer, _extract(metadata), method, path_template)
+
+    async def force_flush(self, timeout_s: float = 5.0) -> bool:
+        """Export what is queued (in a thread: the exporter blocks)."""
+        if not self.enabled:
+            return True
+        done = await _in_daemon_thread(self._provider.force_flush, timeout_s)
+        return bool(done)
+
+    async def shutdown(self) -> None:
+        """Flush and stop, in at most about two seconds even with a dead collector."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        if not self.enabled:
+            return
+        self.enabled = False
+        provider = self._provider
+
+        def stop() -> bool:
+            provider.shutdown()
+            return True
+
+        if await _in_daemon_thread(stop, _SHUTDOWN_BUDGET_S * 0.75) is None:
+            # Still exporting to a collector that does not answer: closing the exporter aborts
+            # its retries and its channel, which ends the worker thread.
+            _log.warning("trace export did not finish in time; dropping queued spans")
+            self._exporter.shutdown()
+
+    # --- event handlers: all run inside the Execute task, so the server span is current ---
+
+    def _on_attempt(self, e: AttemptFinished) -> None:
+        parent = trace.get_current_span()
+        if not parent.is_recording():
+            return
+        attrs: dict[str, Any] = {"http.request.method": e.method, "url.template": e.endpoint}
+        if e.status is not None:
+            attrs["http.response.status_code"] = e.status
+        if e.attempt > 1:  # semconv: only on resends
+            attrs["http.request.resend_count"] = e.attempt - 1
+        error_type = e.error_type
+        if error_type is None and e.status is not None and (e.status >= 500 or e.status == 429):
+            error_type = str(e.status)
+        if error_type is not None:
+            attrs["error.type"] = error_type
+        if e.request_id:
+            attrs["oanda.request_id"] = e.request_id
+        if self._server_address:
+            attrs["server.address"] = self._server_address
+        end = _ns(e.at)
+        span = self._tracer.start_span(f"{e.method} {e.endpoint}", kind=SpanKind.CLIENT,
+                                       attributes=attrs, start_time=end - round(e.duration_s * 1e9))
+        if error_type is not None:
+            detail = _SCRUB.text(e.error_message) if e.error_message else error_type
+            span.set_status(Status(StatusCode.ERROR, detail))
+        span.end(end_time=end)
+
+    def _on_execute(self, e: ExecuteFinished) -> None:
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        # Each attribute costs the SDK a few µs: set only what says something.
+        span.set_attributes({"oanda.outcome": e.outcome, "oanda.attempts": e.attempts})
+        if e.from_cache:
+            span.set_attribute("oanda.from_cache", True)
+        if e.status is not None:
+            span.set_attribute("http.response.status_code", e.status)
+        if e.request_id:
+            span.set_attribute("oanda.request_id", e.request_id)
+        if e.outcome not in _OK_OUTCOMES:
+            # An error raised through the span refines this (reason, gRPC code) in __exit__.
+            span.set_attribute("error.type", e.outcome)
+        if e.outcome == "http_5xx":
+            span.set_status(Status(StatusCode.ERROR, f"upstream answered {e.status}"))
+
+    def _event(self, name: str, at: float, attrs: dict[str, Any]) -> None:
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(name, attrs, timestamp=_ns(at))
+
+    def _on_wait(self, e: RateLimitWaited) -> None:
+        self._event("ratelimit.wait", e.at, {"duration_ms": e.wait_s * 1000.0, "lane": e.lane})
+
+    def _on_rejected(self, e: RateLimitRejected) -> None:
+        self._event("ratelimit.rejected", e.at, {"waited_ms": e.waited_s * 1000.0,
+                                                 "retry_after_ms": e.retry_after_s * 1000.0})
+
+    def _on_retry(self, e: RetryScheduled) -> None:
+        self._event("retry", e.at, {"attempt": e.attempt, "delay_ms": e.delay_s * 1000.0,
+                                    "reason": e.reason})
+
+    def _on_given_up(self, e: RetryGivenUp) -> None:
+        self._event("retry.given_up", e.at, {"attempts": e.attempts, "reason": e.reason})
+
+    def _on_breaker(self, e: BreakerTransition) -> None:
+        self._event("breaker.transition", e.at, {
+            "breaker": e.breaker, "from": e.from_state, "to": e.to_state, "reason": e.reason,
+            "consecutive_failures": e.consecutive_failures})
+
+    def _on_breaker_rejected(self, e: BreakerRejected) -> None:
+        self._event("breaker.rejected", e.at, {"breaker": e.breaker, "breaker.state": "open",
+                                               "retry_after_ms": e.retry_after_s * 1000.0})
+
+    def _on_degradation(self, e: DegradationChanged) -> None:
+        self._event("degradation.change", e.at, {"from": e.from_level, "to": e.to_level,
+                                                 "reason": e.reason, "manual": e.manual})
+
+    def _on_cache_served(self, e: CacheServed) -> None:
+        self._event("cache.served", e.at, {"age_ms": e.age_s * 1000.0})
+
+
+def _extract(metadata: Sequence[tuple[str, str | bytes]] | None) -> otel_context.Context | None:
+    if not metadata:
+        return None
+    carrier: dict[str, str] = {}
+    for key, value in metadata:
+        if key in _TRACE_KEYS:
+            carrier[key] = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    return _PROPAGATOR.extract(carrier) if carrier else None
+
+
+class _ExecuteSpan(AbstractContextManager[Span]):
+    """A class, not a generator: cheaper, and it maps SidecarErrors to span status itself."""
+
+    __slots__ = ("_attrs", "_ctx", "_name", "_span", "_token", "_tracer")
+
+    def __init__(self, tracer: trace.Tracer, ctx: otel_context.Context | None, method: str,
+                 template: str) -> None:
+        self._tracer, self._ctx = tracer, ctx
+        self._name = f"Execute {method} {template}"
+        self._attrs = {"rpc.system": "grpc", "rpc.service": "oanda.sidecar.v1.ProxyService",
+                       "rpc.method": "Execute", "http.request.method": method,
+                       "url.template": template}
+
+    def __enter__(self) -> Span:
+        self._span = self._tracer.start_span(self._name, context=self._ctx,
+                                             kind=SpanKind.SERVER, attributes=self._attrs)
+        self._token = otel_context.attach(trace.set_span_in_context(self._span, self._ctx))
+        return self._span
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        span = self._span
+        try:
+            if isinstance(exc, SidecarError):
+                span.set_attribute("error.type", exc.reason)
+                span.set_attribute("rpc.grpc.status_code", exc.code.value[0])
+                if exc.code in _SERVER_ERROR_CODES:
+                    span.set_status(Status(StatusCode.ERROR, exc.reason))
+            elif isinstance(exc, asyncio.CancelledError):  # the caller went away: not our fault
+                span.set_attribute("error.type", "CANCELLED")
+            elif exc is not None:
+                # No stack trace on the span: the log line has it, redacted.
+                name = type(exc).__qualname__
+                span.add_event("exception", {"exception.type": name,
+                                             "exception.message": _SCRUB.text(str(exc))})
+                span.set_attribute("error.type", name)
+                span.set_status(Status(StatusCode.ERROR, name))
+        finally:
+            otel_context.detach(self._token)
+            span.end()
+
+
+async def _in_daemon_thread(fn: Callable[..., Any], timeout_s: float,
+                            *args: Any) -> Any | None:
+    """Run a blocking SDK call off the loop; None when it is still running after `timeout_s`.
+
+    A daemon thread, not the default executor: a stuck export must never hold up exit.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def run() -> None:
+        try:
+            outcome: tuple[Any, BaseException | None] = (fn(*args), None)
+        except Exception as exc:  # reported through the future, never lost
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop may be gone after a timeout
+            loop.call_soon_threadsafe(_settle, future, *outcome)
+
+    threading.Thread(target=run, name="otel-shutdown", daemon=True).start()
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+    except TimeoutError:
+        return None
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
