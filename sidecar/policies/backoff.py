@@ -1,0 +1,44 @@
+"""Exponential backoff with jitter, as pure functions of the attempt and a random source.
+
+After attempt n (1-based) fails, the wait is at most `min(cap, base * 2**(n-1))`. Jitter spreads
+the retries of many callers so an outage does not come back as synchronised waves ("Exponential
+Backoff And Jitter", AWS Architecture Blog): `full` draws from [0, ceiling], `equal` from
+[ceiling/2, ceiling], `none` waits the ceiling itself.
+"""
+
+from __future__ import annotations
+
+import random
+
+JITTER_MODES = ("full", "equal", "none")
+
+# 2.0 ** 1024 overflows; any exponent past this is "the cap" for a positive base anyway.
+_MAX_EXPONENT = 1023
+
+
+def backoff_ceiling(attempt: int, base: float, cap: float) -> float:
+    """The longest wait after `attempt` failed: `min(cap, base * 2**(attempt-1))`."""
+    if attempt < 1:
+        raise ValueError(f"attempt must be 1 or more, got {attempt}")
+    if not (base >= 0 and cap >= 0):  # also rejects NaN
+        raise ValueError(f"base and cap must be >= 0, got base={base} cap={cap}")
+    if base == 0:
+        return 0.0
+    exponent = attempt - 1
+    if exponent > _MAX_EXPONENT:
+        return cap
+    return min(cap, base * 2.0**exponent)  # an inf product still ends up as cap
+
+
+def backoff_delay(attempt: int, base: float, cap: float, jitter: str,
+                  rng: random.Random) -> float:
+    """The wait after `attempt` failed, jittered with `rng` (never negative, never above cap)."""
+    ceiling = backoff_ceiling(attempt, base, cap)
+    if jitter == "full":
+        return ceiling * rng.random()
+    if jitter == "equal":
+        half = ceiling / 2
+        return min(ceiling, half + half * rng.random())
+    if jitter == "none":
+        return ceiling
+    raise ValueError(f"jitter must be one of {JITTER_MODES}, got {jitter!r}")
