@@ -79,12 +79,14 @@ class AiohttpTransport:
     async def __call__(self, call: Call) -> Response:
         assert self._session is not None, "transport not started"
         timeout = self._timeout
+        deadline_bound = False
         if call.deadline is not None:
             remaining = call.deadline - self._clock.monotonic()
             if remaining <= 0:
                 raise DeadlineExceeded("the caller's deadline passed before the attempt")
             if remaining < self._config.request_timeout_s:
                 timeout = aiohttp.ClientTimeout(total=remaining)
+                deadline_bound = True
         headers = self._headers
         if call.headers or call.body:
             headers = {**headers, **call.headers}
@@ -103,6 +105,11 @@ class AiohttpTransport:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = translate(exc)
             self._publish(call, started, None, error)
+            if deadline_bound and isinstance(error, UpstreamTimeout) and not call.is_write:
+                # The caller's deadline, not OANDA, ended this read. (A write that timed out
+                # stays an UpstreamTimeout: its outcome is unknown whoever ran out of time.)
+                raise DeadlineExceeded("the caller's deadline passed while waiting for OANDA",
+                                       ) from exc
             raise error from exc
         returned = {name: raw[name] for name in RETURNED_HEADERS if name in raw}
         self._publish(call, started, status, None, returned.get("RequestID"))

@@ -1,0 +1,167 @@
+"""The v20 handlers for accounts, pricing, candles and transactions, and the route table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from sidecar.sim import trading_routes
+from sidecar.sim.closeouts import configure
+from sidecar.sim.formats import Timestamp, parse_time
+from sidecar.sim.market import GRANULARITIES, INSTRUMENTS, MAX_CANDLES, candle_starts
+from sidecar.sim.views import Valuation
+from sidecar.sim.wire import account, answer, batch, body, fail, int_param, json_response, now
+from sidecar.sim.wire import state as sim_state
+
+MAX_TRANSACTIONS = 1000
+_FACTOR = Decimal("1e-8")
+
+
+async def accounts(request: web.Request) -> web.Response:
+    ids = sim_state(request).accounts
+    return json_response({"accounts": [{"id": i, "tags": []} for i in ids]})
+
+
+def _valuation(request: web.Request) -> Valuation:
+    return Valuation(account(request), sim_state(request).market, now(request))
+
+
+async def account_details(request: web.Request) -> web.Response:
+    v = _valuation(request)
+    return json_response({"account": v.full(),
+                          "lastTransactionID": v.account.last_transaction_id})
+
+
+async def account_summary(request: web.Request) -> web.Response:
+    v = _valuation(request)
+    return json_response({"account": v.summary(),
+                          "lastTransactionID": v.account.last_transaction_id})
+
+
+def _instrument_list(request: web.Request, required: bool) -> list[str]:
+    text = request.query.get("instruments", "")
+    if not text:
+        if required:
+            raise fail(400, "Invalid value specified for 'instruments'")
+        return list(INSTRUMENTS)
+    names = text.split(",")
+    if any(n not in INSTRUMENTS for n in names):
+        raise fail(400, "Invalid value specified for 'instruments'")
+    return names
+
+
+async def account_instruments(request: web.Request) -> web.Response:
+    acct = account(request)
+    names = _instrument_list(request, required=False)
+    return json_response({"instruments": [INSTRUMENTS[n].as_json() for n in names],
+                          "lastTransactionID": acct.last_transaction_id})
+
+
+async def account_configuration(request: web.Request) -> web.Response:
+    acct = account(request)
+    return answer(request, acct, configure(acct, batch(request, acct), body(request)))
+
+
+async def account_changes(request: web.Request) -> web.Response:
+    v = _valuation(request)
+    since = int_param(request, "sinceTransactionID")
+    if since > int(v.account.last_transaction_id):
+        raise fail(416, "sinceTransactionID is newer than the Account's last Transaction")
+    return json_response({"changes": v.changes(since), "state": v.changes_state(),
+                          "lastTransactionID": v.account.last_transaction_id})
+
+
+async def pricing(request: web.Request) -> web.Response:
+    account(request)
+    market, t = sim_state(request).market, now(request)
+    names = _instrument_list(request, required=True)
+    out: dict[str, Any] = {"prices": [market.price_json(n, t) for n in names],
+                           "time": Timestamp(t)}
+    if request.query.get("includeHomeConversions") == "true":
+        currencies = sorted({c for n in names for c in n.split("_")})
+        out["homeConversions"] = [
+            {"currency": c, "accountGain": f, "accountLoss": f, "positionValue": f}
+            for c in currencies for f in [market.to_home(c, t).quantize(_FACTOR)]]
+    return json_response(out)
+
+
+async def candles(request: web.Request) -> web.Response:
+    if "accountID" in request.match_info:
+        account(request)
+    name = request.match_info["instrument"]
+    if name not in INSTRUMENTS:
+        raise fail(400, "Invalid value specified for 'instrument'")
+    q = request.query
+    granularity = q.get("granularity", "S5")
+    components = q.get("price", "M")
+    if granularity not in GRANULARITIES:
+        raise fail(400, "Invalid value specified for 'granularity'")
+    if not components or set(components) - set("BAM"):
+        raise fail(400, "Invalid value specified for 'price'")
+    count = int_param(request, "count", 500, MAX_CANDLES) if "count" in q else None
+    t = now(request)
+    try:
+        start = parse_time(q["from"]) if "from" in q else None
+        end = parse_time(q["to"]) if "to" in q else None
+        starts = candle_starts(granularity, t, count, start, end)
+    except ValueError as exc:
+        raise fail(400, str(exc)) from None
+    rows = sim_state(request).market.candles(name, granularity, starts, t, components)
+    return json_response({"instrument": name, "granularity": granularity, "candles": rows})
+
+
+async def transaction(request: web.Request) -> web.Response:
+    acct = account(request)
+    tx_id = int(request.match_info["transactionID"])
+    if not 1 <= tx_id <= len(acct.transactions):
+        raise fail(404, "The Transaction specified does not exist", "NO_SUCH_TRANSACTION")
+    return json_response({"transaction": acct.transactions[tx_id - 1],
+                          "lastTransactionID": acct.last_transaction_id})
+
+
+async def transactions_since(request: web.Request) -> web.Response:
+    acct = account(request)
+    since = int_param(request, "id")
+    txs = acct.transactions[since:since + MAX_TRANSACTIONS]
+    return json_response({"transactions": txs, "lastTransactionID": acct.last_transaction_id})
+
+
+async def transactions_range(request: web.Request) -> web.Response:
+    acct = account(request)
+    first, last = int_param(request, "from"), int_param(request, "to")
+    if first < 1 or last < first or last - first >= MAX_TRANSACTIONS:
+        raise fail(400, "Invalid transaction ID range")
+    return json_response({"transactions": acct.transactions[first - 1:last],
+                          "lastTransactionID": acct.last_transaction_id})
+
+
+async def transaction_pages(request: web.Request) -> web.Response:
+    acct = account(request)
+    size = int_param(request, "pageSize", 100, MAX_TRANSACTIONS) or 100
+    total = len(acct.transactions)
+    base = request.url.origin().with_path(f"/v3/accounts/{acct.id}/transactions/idrange")
+    pages = [str(base.with_query({"from": str(i), "to": str(min(i + size - 1, total))}))
+             for i in range(1, total + 1, size)]
+    return json_response({"from": acct.transactions[0]["time"], "to": Timestamp(now(request)),
+                          "pageSize": size, "count": total, "pages": pages,
+                          "lastTransactionID": acct.last_transaction_id})
+
+
+def add_routes(app: web.Application) -> None:
+    a = "/v3/accounts/{accountID}"
+    app.router.add_get("/v3/accounts", accounts)
+    app.router.add_get(a, account_details)
+    app.router.add_get(f"{a}/summary", account_summary)
+    app.router.add_get(f"{a}/instruments", account_instruments)
+    app.router.add_patch(f"{a}/configuration", account_configuration)
+    app.router.add_get(f"{a}/changes", account_changes)
+    app.router.add_get(f"{a}/pricing", pricing)
+    app.router.add_get("/v3/instruments/{instrument}/candles", candles)
+    app.router.add_get(f"{a}/instruments/{{instrument}}/candles", candles)
+    app.router.add_get(f"{a}/transactions", transaction_pages)
+    app.router.add_get(f"{a}/transactions/sinceid", transactions_since)
+    app.router.add_get(f"{a}/transactions/idrange", transactions_range)
+    app.router.add_get(f"{a}/transactions/{{transactionID:[0-9]+}}", transaction)
+    trading_routes.add_routes(app, a)

@@ -1,0 +1,56 @@
+"""A running simulator and an authorised client for each test (both start in milliseconds)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from sidecar.sim.server import Simulator
+
+TOKEN = "sim-token"
+
+
+class Client:
+    """A thin JSON client bound to one simulator account."""
+
+    def __init__(self, session: aiohttp.ClientSession, sim: Simulator) -> None:
+        self.session = session
+        self.sim = sim
+        self.base = f"{sim.url}/v3/accounts/{sim.account_id}"
+
+    async def call(self, method: str, path: str, body: Any = None,
+                   **kwargs: Any) -> tuple[int, Any, dict[str, str]]:
+        """`path` is relative to the account unless it starts with `/`."""
+        url = self.sim.url + path if path.startswith("/") else f"{self.base}/{path}".rstrip("/")
+        async with self.session.request(method, url, json=body, **kwargs) as resp:
+            text = await resp.text()
+            data = await resp.json(content_type=None) if text.startswith("{") else text
+            return resp.status, data, dict(resp.headers)
+
+    async def order(self, **fields: Any) -> tuple[int, Any, dict[str, str]]:
+        return await self.call("POST", "orders", {"order": fields})
+
+    async def market(self, units: str, instrument: str = "EUR_USD",
+                     **fields: Any) -> dict[str, Any]:
+        status, body, _ = await self.order(type="MARKET", instrument=instrument, units=units,
+                                           **fields)
+        assert status == 201, body
+        return dict(body)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    simulator = Simulator(token=TOKEN, seed=7)
+    await simulator.start()
+    yield simulator
+    await simulator.close()
+
+
+@pytest.fixture
+async def client(sim: Simulator) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        yield Client(session, sim)
