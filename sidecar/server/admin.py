@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -16,6 +17,7 @@ from sidecar.status import StatusBoard
 
 MetricsRenderer = Callable[[], tuple[bytes, str]]
 ExtraStatus = Callable[[], dict[str, Any]]
+_log = logging.getLogger("sidecar.admin")
 
 
 class AdminServer:
@@ -23,7 +25,7 @@ class AdminServer:
                  extra_status: ExtraStatus | None = None) -> None:
         self._board = board
         self._metrics = metrics
-        self._extra_status = extra_status
+        self._extra_status: list[ExtraStatus] = [extra_status] if extra_status else []
         self.draining = False
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -38,8 +40,13 @@ class AdminServer:
     def set_metrics(self, metrics: MetricsRenderer) -> None:
         self._metrics = metrics
 
-    def set_extra_status(self, extra: ExtraStatus) -> None:
-        self._extra_status = extra
+    def set_extra_status(self, *extras: ExtraStatus) -> None:
+        """Replace the providers whose dicts are merged into /api/status (later keys win)."""
+        self._extra_status = list(extras)
+
+    def add_extra_status(self, extra: ExtraStatus) -> None:
+        """Add one more provider to /api/status, next to those already set."""
+        self._extra_status.append(extra)
 
     async def start(self, host: str, port: int) -> int:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
@@ -73,8 +80,11 @@ class AdminServer:
     async def _status(self, request: web.Request) -> web.Response:
         message = status_response(self._board.snapshot(), sidecar.__version__)
         payload = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
-        if self._extra_status is not None:
-            payload.update(self._extra_status())
+        for extra in self._extra_status:
+            try:
+                payload.update(extra())
+            except Exception:  # one broken provider must not blank the whole dashboard
+                _log.exception("status provider failed")
         return web.Response(text=json.dumps(payload), content_type="application/json",
                             headers={"Cache-Control": "no-store"})
 
