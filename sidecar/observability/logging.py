@@ -114,6 +114,9 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+_root = logging.getLogger()
+
+
 class EventLogger:
     """Writes one line per Execute outcome, retry, breaker, degradation, rate, cache, control
     and alert event. Breaker state and degradation level ride along on Execute lines once known.
@@ -144,6 +147,9 @@ class EventLogger:
         self._log.log(level, event, **fields)
 
     def _on_execute(self, e: ExecuteFinished) -> None:
+        level = _execute_level(e.outcome)
+        if not _root.isEnabledFor(level):
+            return  # one per call: skip building a line nobody will write
         fields: dict[str, Any] = {
             "method": e.method, "endpoint": e.endpoint, "outcome": e.outcome,
             "status": e.status, "attempts": e.attempts,
@@ -157,7 +163,7 @@ class EventLogger:
             fields["breaker_state"] = self._breakers["rest"]
         if self._degradation != "none":
             fields["degradation"] = self._degradation
-        self._emit(_execute_level(e.outcome), "execute", **fields)
+        self._emit(level, "execute", **fields)
 
     def _on_retry(self, e: RetryScheduled) -> None:
         self._emit(logging.INFO, "retry.scheduled", method=e.method, endpoint=e.endpoint,

@@ -7,6 +7,7 @@ resolved to its template), methods are the five REST verbs or OTHER, results are
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -61,6 +62,9 @@ def attempt_result(status: int | None, error_type: str | None) -> str:
     return error_type if error_type in _ERROR_KINDS else "error"
 
 
+_CHILD_CACHE_LIMIT = 4096
+
+
 class Metrics:
     """Every metric of CONTRACT §4 and a few extras, updated by bus events."""
 
@@ -70,6 +74,8 @@ class Metrics:
         # is process-wide in prometheus_client; nothing else in the process uses that library.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
+        self._execute_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._attempt_children: dict[tuple[str, int | None, str | None], tuple[Any, Any]] = {}
         self._define()
         for name in breakers:
             self.breaker_state.labels(breaker=name).set(0)
@@ -156,14 +162,30 @@ class Metrics:
         self._unsubscribe.clear()
 
     def _on_execute(self, e: ExecuteFinished) -> None:
-        endpoint = endpoint_label(e.endpoint)
-        self.requests.labels(method_label(e.method), endpoint, e.outcome).inc()
-        self.execute_duration.labels(endpoint).observe(e.duration_s)
+        # The two series of one (method, endpoint, outcome) are looked up once and kept:
+        # prometheus_client's labels() validates and locks on every call.
+        key = (e.method, e.endpoint, e.outcome)
+        children = self._execute_children.get(key)
+        if children is None:
+            endpoint = endpoint_label(e.endpoint)
+            children = (self.requests.labels(method_label(e.method), endpoint, e.outcome),
+                        self.execute_duration.labels(endpoint))
+            if len(self._execute_children) < _CHILD_CACHE_LIMIT:
+                self._execute_children[key] = children
+        children[0].inc()
+        children[1].observe(e.duration_s)
 
     def _on_attempt(self, e: AttemptFinished) -> None:
-        endpoint = endpoint_label(e.endpoint)
-        self.attempts.labels(endpoint, attempt_result(e.status, e.error_type)).inc()
-        self.upstream_latency.labels(endpoint).observe(e.duration_s)
+        key = (e.endpoint, e.status, e.error_type)
+        children = self._attempt_children.get(key)
+        if children is None:
+            endpoint = endpoint_label(e.endpoint)
+            children = (self.attempts.labels(endpoint, attempt_result(e.status, e.error_type)),
+                        self.upstream_latency.labels(endpoint))
+            if len(self._attempt_children) < _CHILD_CACHE_LIMIT:
+                self._attempt_children[key] = children
+        children[0].inc()
+        children[1].observe(e.duration_s)
 
     def _on_retry(self, e: RetryScheduled) -> None:
         self.retries.labels(endpoint_label(e.endpoint), e.reason).inc()
