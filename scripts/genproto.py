@@ -21,6 +21,10 @@ TARGETS = {
 }
 
 
+def _sources(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.suffix in (".py", ".pyi")]
+
+
 def generate(out: Path, package: str) -> dict[str, str]:
     import grpc_tools
     from grpc_tools import protoc
@@ -32,7 +36,7 @@ def generate(out: Path, package: str) -> dict[str, str]:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     files: dict[str, str] = {}
-    for path in sorted(out.rglob("*.py*")):
+    for path in sorted(_sources(out)):
         text = path.read_text()
         text = re.sub(r"^from oanda\.", f"from {package}.oanda.", text, flags=re.M)
         text = re.sub(r"^import oanda\.", f"import {package}.oanda.", text, flags=re.M)
@@ -54,7 +58,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             files = generate(Path(tmp), package)
         current = {str(p.relative_to(target)): p.read_text()
-                   for p in target.rglob("*.py*")} if target.exists() else {}
+                   for p in _sources(target)} if target.exists() else {}
         if ns.check:
             if current != files:
                 stale.append(str(target.relative_to(ROOT)))

@@ -25,11 +25,16 @@ from sidecar.errors import ConfigError
 from sidecar.events import EventBus
 from sidecar.pipeline import Handler, Policy, compose
 from sidecar.policies.breaker import BreakerPolicy, BreakerRegistry
+from sidecar.policies.cache import CacheFallbackPolicy, ResponseCache, cache_scope
 from sidecar.policies.deadline import DeadlinePolicy
+from sidecar.policies.degradation import DegradationController
 from sidecar.policies.ratelimit import RateLimiter
+from sidecar.policies.readonly import ReadOnlyGate
+from sidecar.policies.recovery import RecoveryProbe
 from sidecar.policies.retry import RetryPolicy
 from sidecar.policies.validation import RequestValidator
 from sidecar.server.admin import AdminServer
+from sidecar.server.auth import ControlAuthInterceptor
 from sidecar.server.control import ControlServicer
 from sidecar.server.interceptors import ErrorInterceptor
 from sidecar.server.proxy import CriticalLane, ProxyServicer
@@ -59,15 +64,21 @@ class Parts:
 
 
 def build_pipeline(config: Config, clock: Clock, bus: EventBus) -> Parts:
-    """Policies outermost first: validation → deadline → retry → breaker → limiter → transport."""
+    """Policies outermost first: validation → deadline → read-only gate → cache fallback →
+    retry → breaker → limiter → transport."""
     board = StatusBoard(bus)
     token = config.secrets.oanda_token.get_secret_value() if config.secrets.oanda_token else None
     transport = AiohttpTransport(config.oanda, token, clock, bus)
     breakers = BreakerRegistry(config.breaker, clock, bus)
     limiter = RateLimiter(config.rate_limit, clock, bus)
+    degradation = DegradationController(config.degradation, clock, bus)
+    cache = ResponseCache.from_config(config.degradation, clock, bus)
     policies: list[Policy] = [
         RequestValidator(),
         DeadlinePolicy(clock),
+        ReadOnlyGate(degradation, config.rate_limit.critical),
+        CacheFallbackPolicy(cache, degradation, config.degradation, clock, bus,
+                            cache_scope(config.oanda.base_url, token)),
         RetryPolicy(config.retry, clock, bus),
         BreakerPolicy(breakers, "rest"),
         limiter,
@@ -75,7 +86,13 @@ def build_pipeline(config: Config, clock: Clock, bus: EventBus) -> Parts:
     board.breakers = breakers
     board.limiter = limiter
     board.upstream = UpstreamHealthTracker(bus, clock, config.oanda.base_url)
-    return Parts(bus, board, transport, breakers, limiter, policies, compose(policies, transport))
+    board.degradation = degradation
+    # The recovery probe skips retry and cache but obeys the breaker and the limiter.
+    probe = RecoveryProbe(degradation, compose([BreakerPolicy(breakers, "rest"), limiter],
+                                               transport),
+                          clock, config.degradation, config.oanda.request_timeout_s)
+    return Parts(bus, board, transport, breakers, limiter, policies, compose(policies, transport),
+                 extras={"degradation": degradation, "cache": cache, "probe": probe})
 
 
 class App:
@@ -96,6 +113,9 @@ class App:
         # Hooks for optional parts (alerting, tracing): awaited after start / before stop.
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
+        probe, cache = self.parts.extras["probe"], self.parts.extras["cache"]
+        self.on_start.append(probe.start)
+        self.on_stop.extend((probe.stop, cache.close))
 
     @property
     def grpc_target(self) -> str:
@@ -109,8 +129,13 @@ class App:
 
     async def start(self) -> None:
         await self.parts.transport.start()
-        server = grpc.aio.server(interceptors=[ErrorInterceptor()],
-                                 options=[("grpc.so_reuseport", 0)])
+        control_token = self.config.secrets.control_token
+        # The token check comes first: the ErrorInterceptor caches one handler per method.
+        interceptors: list[Any] = [ErrorInterceptor()]
+        if control_token is not None:
+            interceptors.insert(0, ControlAuthInterceptor(control_token.get_secret_value(),
+                                                          self.bus, self.clock))
+        server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         proxy_pb2_grpc.add_ProxyServiceServicer_to_server(ProxyServicer(
             self.parts.handler, self.clock, self.bus,
             CriticalLane(self.config.rate_limit.critical),

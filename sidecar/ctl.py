@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -56,7 +57,7 @@ def run_ctl(ns: argparse.Namespace) -> int:
         print(f"ctl: cannot read --token-file: {exc.strerror}", file=sys.stderr)
         return 2
     with grpc.insecure_channel(ns.target) as channel:
-        stub = control_pb2_grpc.ControlServiceStub(channel)
+        stub = control_pb2_grpc.ControlServiceStub(channel)  # type: ignore[no-untyped-call]
         kw = {"timeout": ns.timeout, "metadata": metadata}
         try:
             if ns.op == "status":
@@ -71,8 +72,7 @@ def run_ctl(ns: argparse.Namespace) -> int:
             elif ns.op == "degrade":
                 d = stub.SetDegradation(cpb.SetDegradationRequest(
                     level=LEVELS[ns.level], reason=ns.reason), **kw)
-                print(f"degradation: {_level(d.level)} ({'manual' if d.manual else 'automatic'})"
-                      f"{' — ' + d.reason if d.reason else ''}")
+                print(format_degradation(d))
         except grpc.RpcError as err:
             code = err.code()
             print(f"ctl: {code.name}: {err.details()}", file=sys.stderr)
@@ -87,6 +87,11 @@ def _level(value: int) -> str:
 
 def _ago(ts: Any) -> str:
     return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC") if ts.seconds else "-"
+
+
+def format_degradation(d: Any) -> str:
+    return (f"degradation: {_level(d.level)} ({'manual' if d.manual else 'automatic'}) since "
+            f"{_ago(d.since)}{'  reason: ' + d.reason if d.reason else ''}")
 
 
 def format_breakers(breakers: Any) -> str:
@@ -106,8 +111,7 @@ def format_status(s: cpb.GetStatusResponse) -> str:
         "",
         format_breakers(s.breakers),
         "",
-        f"degradation: {_level(d.level)} ({'manual' if d.manual else 'automatic'})"
-        f"{'  reason: ' + d.reason if d.reason else ''}",
+        format_degradation(d),
         f"rate limit:  {rl.rate_per_s:g}/s of {rl.configured_rate_per_s:g}/s, burst {rl.burst:g},"
         f" tokens {rl.tokens:.1f}, queued {rl.queued_normal} normal + {rl.queued_critical} "
         f"critical, rejected {rl.rejected_total}",
@@ -118,7 +122,7 @@ def format_status(s: cpb.GetStatusResponse) -> str:
     return "\n".join(lines)
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                      for r in rows)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -12,7 +13,7 @@ from sidecar._gen.oanda.sidecar.v1 import control_pb2 as cpb
 from sidecar._gen.oanda.sidecar.v1 import control_pb2_grpc
 from sidecar.clock import Clock
 from sidecar.errors import InvalidRequest, NotFound, SidecarError
-from sidecar.events import ControlAction, EventBus
+from sidecar.events import BreakerTransition, ControlAction, DegradationChanged, Event, EventBus
 from sidecar.server.convert import (
     PB_TO_LEVEL,
     PB_TO_OVERRIDE,
@@ -22,7 +23,8 @@ from sidecar.server.convert import (
 )
 from sidecar.status import StatusBoard
 
-Context = grpc.aio.ServicerContext[Any, Any]
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+_WATCH_BACKLOG = 256  # changes kept for a slow watcher; older ones are dropped
 
 
 class ControlServicer(control_pb2_grpc.ControlServiceServicer):
@@ -40,11 +42,27 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
 
     async def WatchStatus(self, request: cpb.WatchStatusRequest,
                           context: Context) -> AsyncIterator[cpb.WatchStatusResponse]:
-        version = self._board.version
-        yield cpb.WatchStatusResponse(status=self._status())
-        while True:
-            version = await self._board.wait_for_change(version)
+        # Each breaker or degradation change is captured when it is published, so a short
+        # state (HALF_OPEN for one probe) is streamed even if the next change follows at once.
+        changes: deque[cpb.GetStatusResponse] = deque(maxlen=_WATCH_BACKLOG)
+
+        def capture(event: Event) -> None:
+            changes.append(self._status())
+
+        unsubscribe = [self._bus.subscribe(BreakerTransition, capture),
+                       self._bus.subscribe(DegradationChanged, capture)]
+        try:
+            version = self._board.version
             yield cpb.WatchStatusResponse(status=self._status())
+            while True:
+                version = await self._board.wait_for_change(version)
+                if not changes:  # a change without an event (readiness)
+                    changes.append(self._status())
+                while changes:
+                    yield cpb.WatchStatusResponse(status=changes.popleft())
+        finally:
+            for undo in unsubscribe:
+                undo()
 
     def _breakers(self) -> Any:
         if self._board.breakers is None:
@@ -97,11 +115,11 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
             raise InvalidRequest("level must be DEGRADATION_LEVEL_NONE, _CACHED_DATA, "
                                  "_READ_ONLY or _AUTOMATIC", field="level")
         controller = self._degradation()
-        before = degradation_fields(controller.snapshot())
+        before = _readable(controller.snapshot())
         controller.set_manual(level, request.reason or f"set by operator ({context.peer()})")
-        after = degradation_fields(controller.snapshot())
-        self._audit(context, f"set_degradation {level}", before, after)
-        return cpb.SetDegradationResponse(**after)
+        snap = controller.snapshot()
+        self._audit(context, f"set_degradation {level}", before, _readable(snap))
+        return cpb.SetDegradationResponse(**degradation_fields(snap))
 
     def _states(self) -> dict[str, Any]:
         return {s.name: str(getattr(s.state, "value", s.state))
@@ -112,6 +130,11 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
         self._bus.publish(ControlAction(at=self._clock.wall(), action=action,
                                         peer=context.peer() or "unknown",
                                         before=_plain(before), after=_plain(after)))
+
+
+def _readable(snap: Any) -> dict[str, Any]:
+    """A degradation snapshot for the audit line: names, not enum numbers."""
+    return {"level": snap.level, "reason": snap.reason, "manual": snap.manual}
 
 
 def _plain(fields: dict[str, Any]) -> dict[str, Any]:

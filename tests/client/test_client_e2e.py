@@ -98,8 +98,12 @@ async def test_circuit_opens_and_resets(sidecar_factory: SidecarFactory, sim: Si
     async with AsyncSidecarClient(app.grpc_target, timeout=5.0) as client:
         for _ in range(2):
             assert (await client.post(path, json=MARKET)).status == 503
-        with pytest.raises(errors.CircuitOpen) as info:
+        # An open breaker puts the sidecar in READ_ONLY: new orders are refused at once...
+        with pytest.raises(errors.ReadOnly):
             await client.post(path, json=MARKET)
+        # ...and an uncached read fails fast with CIRCUIT_OPEN and the time to the next probe.
+        with pytest.raises(errors.CircuitOpen) as info:
+            await client.get(f"/v3/accounts/{sim.account_id}/transactions")
         assert info.value.retry_after is not None and 0 < info.value.retry_after <= 30
         rest = (await client.get_status()).breaker("rest")
         assert rest is not None and rest.state == "open" and rest.opened_at is not None

@@ -73,7 +73,8 @@ async def test_five_503s_open_the_breaker_then_probe_closes_or_reopens(
 
 async def test_success_resets_the_count_and_4xx_never_opens(
         sidecar_factory: SidecarFactory, sim: Simulator) -> None:
-    app = await sidecar_factory(retry={"max_attempts": 1})
+    # No cache: degradation would answer failing reads from it and the breaker would not count.
+    app = await sidecar_factory(retry={"max_attempts": 1}, degradation={"cache_templates": []})
     stubs = await _stubs(app)
     await add_fault(sim.url, kind="status", status=503, count=4)
     for _ in range(4):

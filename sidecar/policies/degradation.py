@@ -1,0 +1,230 @@
+"""The degradation controller: NONE, CACHED_DATA or READ_ONLY, decided from events.
+
+It is not a policy. It listens to the bus and keeps one level that two policies read: the
+read-only gate (writes refused at READ_ONLY) and the cache fallback (reads answered from cache
+while degraded). The recovery probe reports its results here.
+
+Automatic rules (each new failure restarts the probe's success streak):
+- a breaker turns OPEN or FORCED_OPEN                                  → READ_ONLY
+- `outage_connection_failures` attempts in a row found no connection   → READ_ONLY
+- within `failed_read_window_s`, at least `enter_failed_reads` reads failed after retries and
+  they are at least half of the reads that finished                    → CACHED_DATA
+- while degraded, enough probe successes in a row                      → NONE
+- an operator resets a breaker or clears its override                  → NONE
+The level only rises on failures and only falls through the probe (or an operator): a lucky call
+during an outage cannot bring it back, and an unlucky read in a healthy period cannot degrade it.
+Against flapping, "enough" is `recovery_successes`, doubled each time a degraded level comes back
+within `flap_window_s` of the last recovery (at most 8x), and reset once a recovery holds.
+
+Manual: `set_manual(level, reason)` holds a level until `set_manual("automatic", ...)`. The
+automatic state keeps running underneath, so handing back shows what the events say now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+from sidecar.clock import Clock
+from sidecar.config import DegradationConfig
+from sidecar.errors import InvalidRequest
+from sidecar.events import (
+    AttemptFinished,
+    BreakerTransition,
+    DegradationChanged,
+    EventBus,
+    RetryGivenUp,
+)
+from sidecar.upstream.health import is_upstream_failure
+
+NONE = "none"
+CACHED_DATA = "cached_data"
+READ_ONLY = "read_only"
+AUTOMATIC = "automatic"
+LEVELS: tuple[str, ...] = (NONE, CACHED_DATA, READ_ONLY)
+_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+
+# RetryGivenUp reasons meaning "the read failed after retries" (not a caller error; an open
+# breaker has its own rule).
+_FAILED_READ_REASONS = frozenset({"exhausted", "budget", "retry_after", "deadline"})
+_FAILED_READ_SHARE = 0.5
+_CONNECTION_ERRORS = frozenset({"connect_error", "connection_lost"})
+_BREAKER_OPEN_STATES = frozenset({"open", "forced_open"})
+_OPERATOR_CLOSED = frozenset({"manual_reset", "override_cleared"})  # BreakerTransition.reason
+_MAX_DOUBLINGS = 3
+_MAX_READS_KEPT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class DegradationSnapshot:
+    level: str  # the effective level: "none", "cached_data" or "read_only"
+    reason: str
+    since: float  # wall seconds of the last change of level or of manual/automatic
+    manual: bool
+    automatic_level: str  # what the events say, even while a manual level is held
+    probe_successes: int  # the current streak
+    required_successes: int  # the streak that returns to NONE (grows when flapping)
+
+
+class DegradationController:
+    """Holds the level. `level` is a plain attribute: the request path reads it per call."""
+
+    def __init__(self, config: DegradationConfig, clock: Clock, bus: EventBus) -> None:
+        self._config = config
+        self._clock = clock
+        self._bus = bus
+        self.level = NONE
+        self._reason = ""
+        self._manual = False
+        self._published_manual = False
+        self._since = clock.wall()
+        self._auto_level, self._auto_reason = NONE, ""
+        self._manual_level, self._manual_reason = NONE, ""
+        self._reads: deque[tuple[float, bool]] = deque()  # (monotonic, failed) per finished read
+        self._failed_in_window = 0
+        self._connection_failures = 0
+        self._probe_successes = 0
+        self._doublings = 0
+        self._recovered_at: float | None = None
+        self._degraded = asyncio.Event()
+        bus.subscribe(BreakerTransition, self._on_breaker)
+        bus.subscribe(AttemptFinished, self._on_attempt)
+        bus.subscribe(RetryGivenUp, self._on_given_up)
+
+    # -- what the views and the probe ask --------------------------------------------------
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    @property
+    def needs_probe(self) -> bool:
+        """True while the automatic level is degraded (a manual hold does not stop probing)."""
+        return self._auto_level != NONE
+
+    @property
+    def required_successes(self) -> int:
+        return int(self._config.recovery_successes) << self._doublings
+
+    async def wait_until_degraded(self) -> None:
+        await self._degraded.wait()
+
+    def snapshot(self) -> DegradationSnapshot:
+        return DegradationSnapshot(self.level, self._reason, self._since, self._manual,
+                                   self._auto_level, self._probe_successes,
+                                   self.required_successes)
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def set_manual(self, level: str, reason: str) -> None:
+        """Hold `level` ("none", "cached_data", "read_only"), or hand back with "automatic"."""
+        if level == AUTOMATIC:
+            self._manual = False
+        elif level in _RANK:
+            self._manual = True
+            self._manual_level, self._manual_reason = level, reason
+        else:
+            raise InvalidRequest(f"unknown degradation level {level!r}", field="level")
+        self._publish_if_changed()
+
+    def record_probe(self, ok: bool, detail: str) -> None:
+        """One probe result; enough successes in a row while degraded return to NONE."""
+        if not ok:
+            self._probe_successes = 0
+            return
+        if self._auto_level == NONE:
+            return
+        self._probe_successes += 1
+        if self._probe_successes >= self.required_successes:
+            n = self._probe_successes
+            self._recovered_at = self._clock.monotonic()
+            self._set_auto(NONE, f"recovered: {n} probe successes in a row ({detail})")
+
+    def _on_breaker(self, event: BreakerTransition) -> None:
+        if event.to_state in _BREAKER_OPEN_STATES:
+            why = f": {event.last_error}" if event.last_error else ""
+            self._escalate(READ_ONLY, f"circuit breaker '{event.breaker}' "
+                                      f"{event.to_state.replace('_', ' ')}{why}")
+        elif event.reason in _OPERATOR_CLOSED and self._auto_level != NONE:
+            # The operator vouches for OANDA: one command, not a reset and a wait for probes.
+            self._doublings = 0
+            self._set_auto(NONE, f"circuit breaker '{event.breaker}' {event.reason} "
+                                 "by an operator")
+
+    def _on_attempt(self, event: AttemptFinished) -> None:
+        if event.error_type in _CONNECTION_ERRORS:
+            self._connection_failures += 1
+            if self._connection_failures >= self._config.outage_connection_failures:
+                self._escalate(READ_ONLY, f"OANDA unreachable: {self._connection_failures} "
+                                          f"attempts in a row without a connection "
+                                          f"({event.error_type})")
+        elif event.status is not None:
+            self._connection_failures = 0
+            if event.method == "GET" and not is_upstream_failure(event):
+                self._add_read(False)
+
+    def _on_given_up(self, event: RetryGivenUp) -> None:
+        if event.method != "GET" or event.reason not in _FAILED_READ_REASONS:
+            return
+        failed, total = self._add_read(True)
+        if failed >= self._config.enter_failed_reads and failed >= total * _FAILED_READ_SHARE:
+            self._escalate(CACHED_DATA, f"{failed} of {total} reads failed after retries in "
+                                        f"{self._config.failed_read_window_s:g} s (last: GET "
+                                        f"{event.endpoint}, {event.reason})")
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _add_read(self, failed: bool) -> tuple[int, int]:
+        now = self._clock.monotonic()
+        reads = self._reads
+        reads.append((now, failed))
+        self._failed_in_window += failed
+        horizon = now - self._config.failed_read_window_s
+        while reads and (reads[0][0] < horizon or len(reads) > _MAX_READS_KEPT):
+            self._failed_in_window -= reads.popleft()[1]
+        return self._failed_in_window, len(reads)
+
+    def _escalate(self, level: str, reason: str) -> None:
+        self._probe_successes = 0  # a fresh failure: recovery starts over
+        if _RANK[level] > _RANK[self._auto_level]:
+            self._set_auto(level, reason)
+
+    def _set_auto(self, level: str, reason: str) -> None:
+        was = self._auto_level
+        self._auto_level, self._auto_reason = level, reason
+        self._probe_successes = 0
+        if level == NONE:
+            self._reads.clear()
+            self._failed_in_window = 0
+            self._connection_failures = 0
+            self._degraded.clear()
+        else:
+            if was == NONE:
+                self._count_flap()
+            self._degraded.set()
+        self._publish_if_changed()
+
+    def _count_flap(self) -> None:
+        recovered = self._recovered_at
+        if recovered is not None and (
+                self._clock.monotonic() - recovered <= self._config.flap_window_s):
+            self._doublings = min(self._doublings + 1, _MAX_DOUBLINGS)
+        else:
+            self._doublings = 0
+
+    def _publish_if_changed(self) -> None:
+        if self._manual:
+            level, reason = self._manual_level, self._manual_reason
+        else:
+            level, reason = self._auto_level, self._auto_reason
+        before = self.level
+        self._reason = reason
+        if level == before and self._manual == self._published_manual:
+            return
+        self.level = level
+        self._published_manual = self._manual
+        self._since = self._clock.wall()
+        # State first, then publish: a subscriber asking for a snapshot sees the new level.
+        self._bus.publish(DegradationChanged(at=self._since, from_level=before, to_level=level,
+                                             reason=reason, manual=self._manual))
