@@ -136,11 +136,11 @@ class App:
             interceptors.insert(0, ControlAuthInterceptor(control_token.get_secret_value(),
                                                           self.bus, self.clock))
         server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
-        proxy_pb2_grpc.add_ProxyServiceServicer_to_server(ProxyServicer(
+        proxy_pb2_grpc.add_ProxyServiceServicer_to_server(ProxyServicer(  # type: ignore[no-untyped-call]
             self.parts.handler, self.clock, self.bus,
             CriticalLane(self.config.rate_limit.critical),
             tracer=self.parts.extras.get("tracing")), server)
-        control_pb2_grpc.add_ControlServiceServicer_to_server(
+        control_pb2_grpc.add_ControlServiceServicer_to_server(  # type: ignore[no-untyped-call]
             ControlServicer(self.parts.board, self.bus, self.clock), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

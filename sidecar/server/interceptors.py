@@ -30,7 +30,8 @@ def status_details(error: SidecarError) -> bytes:
         delay.FromNanoseconds(int(max(0.0, error.retry_after_s) * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
-    return status.SerializeToString()
+    serialized: bytes = status.SerializeToString()
+    return serialized
 
 
 def _pack(message: Any) -> any_pb2.Any:

@@ -22,7 +22,8 @@ async def _grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(args, proc.returncode or 0, out.decode(), err.decode())
 
 
-async def test_grpcurl_lists_services_calls_execute_and_health(sidecar: App, sim: Simulator) -> None:
+async def test_grpcurl_lists_services_calls_execute_and_health(sidecar: App,
+                                                               sim: Simulator) -> None:
     target = sidecar.grpc_target
     listed = await _grpcurl("-plaintext", target, "list")
     assert listed.returncode == 0, listed.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import statistics
 import time
@@ -123,7 +124,7 @@ async def test_503_503_200_is_one_answer_after_three_attempts_within_backoff(
     answer = await stubs.proxy.Execute(execute_request("GET", "/v3/accounts"))
     assert answer.status == 200 and answer.attempts == 3
     at = [r.at for r in sim.requests]
-    gaps = [b - a for a, b in zip(at, at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(at)]
     assert len(gaps) == 2
     tolerance = 0.05  # scheduling on a loaded 2-core machine
     assert 0 <= gaps[0] <= 0.1 + tolerance and 0 <= gaps[1] <= 0.2 + tolerance, gaps

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from sidecar.config import load_config, require_token
 from sidecar.errors import ConfigError
@@ -39,7 +40,7 @@ def test_environment_overrides_yaml(tmp_path: Path) -> None:
 
 def test_config_is_frozen() -> None:
     c = load_config(env={})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         c.breaker.failure_threshold = 1  # type: ignore[misc]
 
 

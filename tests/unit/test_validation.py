@@ -39,7 +39,8 @@ def reference_is_valid(method: str, path: str) -> bool:
         return False
     if "://" in path or path.startswith("//"):
         return False
-    if not re.fullmatch(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*(%[0-9A-Fa-f]{2}[A-Za-z0-9\-._~!$&'()*+,;=:@/]*)*", path):
+    pchar = r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*"
+    if not re.fullmatch(f"{pchar}(%[0-9A-Fa-f]{{2}}{pchar})*", path):
         return False
     return True
 

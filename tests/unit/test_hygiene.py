@@ -1,4 +1,4 @@
-"""The protos: buf lint (STANDARD) passes and the generated code is current."""
+"""Hygiene: buf lint (STANDARD), current generated code, the endpoint table, ruff."""
 
 from __future__ import annotations
 
@@ -35,3 +35,12 @@ def test_endpoint_table_covers_every_path_of_oandas_spec() -> None:
     require_tool(spec_file.exists(), f"OANDA spec not found at {spec_file}")
     paths = {"/v3" + p for p in json.loads(spec_file.read_text())["paths"]}
     assert paths == set(TEMPLATES)
+
+
+def test_ruff_is_clean() -> None:
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    require_tool(ruff is not None, "ruff not installed")
+    assert ruff is not None
+    result = subprocess.run([ruff, "check", "sidecar", "clients", "tests", "scripts", "bench"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
