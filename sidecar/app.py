@@ -34,9 +34,9 @@ from sidecar.policies.recovery import RecoveryProbe
 from sidecar.policies.retry import RetryPolicy
 from sidecar.policies.validation import RequestValidator
 from sidecar.server.admin import AdminServer
-from sidecar.server.auth import ControlAuthInterceptor
+from sidecar.server.auth import ControlTokenGuard
 from sidecar.server.control import ControlServicer
-from sidecar.server.interceptors import ErrorInterceptor
+from sidecar.server.interceptors import intercept
 from sidecar.server.proxy import CriticalLane, ProxyServicer
 from sidecar.status import StatusBoard
 from sidecar.upstream.health import UpstreamHealthTracker
@@ -130,18 +130,19 @@ class App:
     async def start(self) -> None:
         await self.parts.transport.start()
         control_token = self.config.secrets.control_token
-        # The token check comes first: the ErrorInterceptor caches one handler per method.
-        interceptors: list[Any] = [ErrorInterceptor()]
-        if control_token is not None:
-            interceptors.insert(0, ControlAuthInterceptor(control_token.get_secret_value(),
-                                                          self.bus, self.clock))
-        server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
-        proxy_pb2_grpc.add_ProxyServiceServicer_to_server(ProxyServicer(  # type: ignore[no-untyped-call]
-            self.parts.handler, self.clock, self.bus,
-            CriticalLane(self.config.rate_limit.critical),
-            tracer=self.parts.extras.get("tracing")), server)
+        guard = (ControlTokenGuard(control_token.get_secret_value(), self.bus, self.clock)
+                 if control_token is not None else None)
+        tracing = self.parts.extras.get("tracing")
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        proxy = ProxyServicer(self.parts.handler, self.clock, self.bus,
+                              CriticalLane(self.config.rate_limit.critical),
+                              tracer=tracing if getattr(tracing, "enabled", False) else None)
+        proxy_pb2_grpc.add_ProxyServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            intercept(proxy, proxy_pb2_grpc.ProxyServiceServicer, SERVICE_NAMES[0]), server)
+        control = ControlServicer(self.parts.board, self.bus, self.clock)
         control_pb2_grpc.add_ControlServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            ControlServicer(self.parts.board, self.bus, self.clock), server)
+            intercept(control, control_pb2_grpc.ControlServiceServicer, SERVICE_NAMES[1], guard),
+            server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -56,7 +56,9 @@ class AiohttpTransport:
         self._clock = clock
         self._bus = bus
         self._base = config.base_url
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._headers = {"User-Agent": "oanda-sidecar"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
         self._timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self.connector: PacedConnector | None = None
@@ -66,8 +68,7 @@ class AiohttpTransport:
             rate=self._config.max_new_connections_per_s, clock=self._clock,
             limit=self._config.max_connections, keepalive_timeout=30.0)
         self._session = aiohttp.ClientSession(
-            connector=self.connector, timeout=self._timeout, auto_decompress=True,
-            skip_auto_headers=("User-Agent",), headers={"User-Agent": "oanda-sidecar"})
+            connector=self.connector, timeout=self._timeout, auto_decompress=True)
         # aiohttp silently resends idempotent methods (PUT, DELETE) on a stale keep-alive
         # connection. A PUT closes a position: every resend must be the retry policy's decision.
         self._session._retry_connection = False
