@@ -77,7 +77,9 @@ def cmd_sim(ns: argparse.Namespace) -> int:
 
     host, _, port = ns.listen.rpartition(":")
     try:
-        _run(_until_signal(run_simulator(host, int(port), token=ns.token)))
+        _run(_until_signal(run_simulator(host, int(port), token=ns.token,
+                                         rate_limit_per_s=ns.rate_limit_per_s,
+                                         accounts=ns.accounts, seed=ns.seed)))
     except OSError as exc:
         return _fail(f"--listen {ns.listen}: {exc.strerror or exc}")
     return 0
@@ -119,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sim", help="run the OANDA v20 simulator alone")
     p.add_argument("--listen", default="127.0.0.1:8080")
     p.add_argument("--token", default=os.environ.get("OANDA_API_TOKEN", "sim-token"))
+    p.add_argument("--rate-limit-per-s", type=int, default=120,
+                   help="requests per token in any sliding second before 429 (OANDA: 120)")
+    p.add_argument("--accounts", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="prices and fault ratios are seeded")
     p.set_defaults(func=cmd_sim)
     p = sub.add_parser("demo", help="the simulator and the sidecar in one command")
     p.add_argument("--grpc-listen", default="127.0.0.1:50051")
