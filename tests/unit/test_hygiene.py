@@ -44,3 +44,9 @@ def test_ruff_is_clean() -> None:
     result = subprocess.run([ruff, "check", "sidecar", "clients", "tests", "scripts", "bench"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_configuration_page_is_current() -> None:
+    result = subprocess.run([sys.executable, "scripts/configdoc.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
