@@ -217,18 +217,22 @@ async def test_an_unreachable_collector_never_slows_requests_and_shutdown_is_bou
     bus, clock = EventBus(), FakeClock(wall_start=time.time())
     exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{closed_port()}", insecure=True, timeout=5)
     tracing = Tracing(TelemetryConfig(), bus, exporter=exporter)
-    slowest = 0.0
+    timings = []
     started = time.perf_counter()
     for _ in range(200):
         one = time.perf_counter()
         await run_execute(tracing, bus, clock, [200])
-        slowest = max(slowest, time.perf_counter() - one)
+        timings.append(time.perf_counter() - one)
     elapsed = time.perf_counter() - started
+    slowest, median = max(timings), sorted(timings)[100]
     stop = time.perf_counter()
     await tracing.shutdown()
     stopped_in = time.perf_counter() - stop
-    assert elapsed < 1.0, f"200 traced Executes took {elapsed:.3f}s"
-    assert slowest < 0.05, f"slowest Execute took {slowest * 1000:.1f}ms"
+    # A request that waited for the export would take the exporter's 5 s timeout; scheduling
+    # noise on a loaded 2-core machine is tens of milliseconds at worst.
+    assert elapsed < 2.0, f"200 traced Executes took {elapsed:.3f}s"
+    assert median < 0.005, f"median Execute took {median * 1000:.1f}ms"
+    assert slowest < 0.5, f"slowest Execute took {slowest * 1000:.1f}ms"
     assert stopped_in < 2.2, f"shutdown took {stopped_in:.2f}s"
 
 
