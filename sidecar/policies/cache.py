@@ -122,7 +122,10 @@ class ResponseCache:
 
     async def _write(self, key: str, value: Any, ttl_s: float) -> None:
         try:
-            await self._backend.set(key, value, ttl=float(ttl_s))
+            # In memory the age is checked on every read and the size is bounded here, so no
+            # TTL: aiocache would arm (and re-arm) a loop timer per write. Redis needs it to
+            # forget keys that no process reads again.
+            await self._backend.set(key, value, ttl=float(ttl_s) if self._remote else None)
             keys = self._keys
             keys[key] = None
             keys.move_to_end(key)
