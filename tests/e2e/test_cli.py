@@ -60,3 +60,34 @@ async def test_ctl_status_override_reset_and_exit_codes(sidecar: App) -> None:
         "status", env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     await proc.communicate()
     assert proc.returncode == 3
+
+
+async def test_demo_serves_the_simulator_through_the_sidecar_until_interrupted() -> None:
+    import signal
+
+    import grpc
+
+    from sidecar._gen.oanda.sidecar.v1 import proxy_pb2_grpc
+    from tests.e2e.helpers import execute_request
+
+    grpc_port, admin_port, sim_port = free_port(), free_port(), free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *sidecar_cmd(), "demo", "--grpc-listen", f"127.0.0.1:{grpc_port}",
+        "--admin-listen", f"127.0.0.1:{admin_port}", "--sim-listen", f"127.0.0.1:{sim_port}",
+        env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        ready = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert f"grpc 127.0.0.1:{grpc_port}" in ready
+        banner = (await asyncio.wait_for(proc.stdout.read(2000), 5)).decode()
+        assert "grpcurl -plaintext" in banner and "ProxyService/Execute" in banner
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            answer = await proxy_pb2_grpc.ProxyServiceStub(channel).Execute(
+                execute_request("GET", "/v3/accounts"), timeout=10)
+        assert answer.status == 200 and b"101-004-" in answer.body
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
