@@ -41,7 +41,7 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
         return self._status()
 
     async def WatchStatus(self, request: cpb.WatchStatusRequest,
-                          context: Context) -> AsyncIterator[cpb.WatchStatusResponse]:
+                          context: Context) -> AsyncIterator[cpb.GetStatusResponse]:
         # Each breaker or degradation change is captured when it is published, so a short
         # state (HALF_OPEN for one probe) is streamed even if the next change follows at once.
         changes: deque[cpb.GetStatusResponse] = deque(maxlen=_WATCH_BACKLOG)
@@ -53,13 +53,13 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
                        self._bus.subscribe(DegradationChanged, capture)]
         try:
             version = self._board.version
-            yield cpb.WatchStatusResponse(status=self._status())
+            yield self._status()
             while True:
                 version = await self._board.wait_for_change(version)
                 if not changes:  # a change without an event (readiness)
                     changes.append(self._status())
                 while changes:
-                    yield cpb.WatchStatusResponse(status=changes.popleft())
+                    yield changes.popleft()
         finally:
             for undo in unsubscribe:
                 undo()

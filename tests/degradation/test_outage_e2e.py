@@ -49,7 +49,7 @@ def _level(stubs: Stubs) -> Any:
 
 async def _watch(stubs: Stubs, seen: list[tuple[float, cpb.GetStatusResponse]]) -> None:
     async for message in stubs.control.WatchStatus(cpb.WatchStatusRequest(), metadata=AUTH):
-        seen.append((time.monotonic(), message.status))
+        seen.append((time.monotonic(), message))
 
 
 def _record(app: App) -> list[tuple[float, Event]]:

@@ -49,7 +49,7 @@ class Methods:
         self.watch_status = stream(
             _CONTROL + "WatchStatus",
             request_serializer=cpb.WatchStatusRequest.SerializeToString,
-            response_deserializer=cpb.WatchStatusResponse.FromString)
+            response_deserializer=cpb.GetStatusResponse.FromString)
 
 
 def channel_options(options: Sequence[tuple[str, Any]] | None) -> list[tuple[str, Any]]:

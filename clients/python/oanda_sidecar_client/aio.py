@@ -168,7 +168,7 @@ class AsyncSidecarClient:
                                       wait_for_ready=self._wait)
         try:
             async for message in call:
-                yield conv.sidecar_status(message.status)
+                yield conv.sidecar_status(message)
         except grpc.RpcError as error:
             raise error_from_rpc(error) from error
         finally:

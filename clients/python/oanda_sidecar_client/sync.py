@@ -165,7 +165,7 @@ class SidecarClient:
                                       wait_for_ready=self._wait)
         try:
             for message in call:
-                yield conv.sidecar_status(message.status)
+                yield conv.sidecar_status(message)
         except grpc.RpcError as error:
             raise error_from_rpc(error) from error
         finally:

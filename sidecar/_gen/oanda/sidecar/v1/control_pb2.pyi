@@ -221,9 +221,3 @@ class SetDegradationResponse(_message.Message):
 class WatchStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
-
-class WatchStatusResponse(_message.Message):
-    __slots__ = ("status",)
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    status: GetStatusResponse
-    def __init__(self, status: _Optional[_Union[GetStatusResponse, _Mapping]] = ...) -> None: ...

@@ -63,7 +63,7 @@ class ControlServiceStub:
         self.WatchStatus = channel.unary_stream(
                 '/oanda.sidecar.v1.ControlService/WatchStatus',
                 request_serializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.WatchStatusRequest.SerializeToString,
-                response_deserializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.WatchStatusResponse.FromString,
+                response_deserializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
 
 
@@ -73,6 +73,7 @@ class ControlServiceServicer:
 
     def GetStatus(self, request, context):
         """GetStatus returns everything an operator needs at a glance.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,7 +108,10 @@ class ControlServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchStatus(self, request, context):
-        """WatchStatus streams a status message on every change.
+        """WatchStatus streams the GetStatus answer now and on every change. The contract streams
+        GetStatusResponse itself, so that a watcher reads exactly what GetStatus returns.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,7 +148,7 @@ def add_ControlServiceServicer_to_server(servicer, server):
             'WatchStatus': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchStatus,
                     request_deserializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.WatchStatusRequest.FromString,
-                    response_serializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.WatchStatusResponse.SerializeToString,
+                    response_serializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.GetStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -309,7 +313,7 @@ class ControlService:
             target,
             '/oanda.sidecar.v1.ControlService/WatchStatus',
             oanda_dot_sidecar_dot_v1_dot_control__pb2.WatchStatusRequest.SerializeToString,
-            oanda_dot_sidecar_dot_v1_dot_control__pb2.WatchStatusResponse.FromString,
+            oanda_dot_sidecar_dot_v1_dot_control__pb2.GetStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
