@@ -53,6 +53,8 @@ _log = logging.getLogger("sidecar.tracing")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_KEYS = frozenset({"traceparent", "tracestate"})
 _DEFAULT_EXPORT_TIMEOUT_S = 3.0
+_BATCH_SIZE = 64
+_BATCH_DELAY_MS = 200.0
 _SHUTDOWN_BUDGET_S = 2.0
 # gRPC server spans are errors only for these codes (OTel semantic conventions for RPC).
 _SERVER_ERROR_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -90,6 +92,14 @@ def default_exporter() -> SpanExporter:
     return OTLPSpanExporter(timeout=_DEFAULT_EXPORT_TIMEOUT_S)
 
 
+def batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
+    """Small, frequent batches unless OTEL_BSP_* says otherwise: encoding a batch holds the GIL,
+    and one of 512 spans (the SDK default) stalls the event loop for milliseconds."""
+    size = None if os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else _BATCH_SIZE
+    delay = None if os.environ.get("OTEL_BSP_SCHEDULE_DELAY") else _BATCH_DELAY_MS
+    return BatchSpanProcessor(exporter, max_export_batch_size=size, schedule_delay_millis=delay)
+
+
 class Tracing:
     """Owns a private TracerProvider (the global one is left alone) and the bus subscriptions."""
 
@@ -106,7 +116,7 @@ class Tracing:
         self._provider = TracerProvider(resource=build_resource(config.service_name,
                                                                 resource_attrs),
                                         shutdown_on_exit=False)
-        self._provider.add_span_processor(BatchSpanProcessor(self._exporter))
+        self._provider.add_span_processor(batch_processor(self._exporter))
         self._tracer = self._provider.get_tracer("oanda-sidecar", sidecar.__version__)
         throttle_export_warnings()
         subscriptions: list[tuple[type[Any], Callable[[Any], None]]] = [
