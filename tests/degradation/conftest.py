@@ -11,14 +11,17 @@ from typing import Any
 import grpc
 import pytest
 import structlog
-from pydantic import SecretStr
 
-from sidecar._gen.oanda.sidecar.v1 import control_pb2_grpc, proxy_pb2_grpc
 from sidecar.app import App
 from sidecar.config import LoggingConfig
 from sidecar.observability.logging import configure_logging
-from sidecar.sim.server import Simulator
-from tests.e2e.conftest import TOKEN, make_config, sim  # noqa: F401  (the `sim` fixture)
+from tests.e2e.conftest import (  # noqa: F401  (fixtures)
+    TOKEN,
+    SidecarFactory,
+    Stubs,
+    sidecar_factory,
+    sim,
+)
 
 CONTROL_TOKEN = "ctl-token-5d1e0b7a9c"
 AUTH = (("authorization", f"Bearer {CONTROL_TOKEN}"),)
@@ -27,27 +30,15 @@ AppFactory = Callable[..., Awaitable[App]]
 
 
 @pytest.fixture
-async def app_factory(sim: Simulator) -> AsyncIterator[AppFactory]:  # noqa: F811
-    apps: list[App] = []
+def app_factory(sidecar_factory: SidecarFactory) -> AppFactory:  # noqa: F811
+    """The e2e sidecar factory with the control token and observability on by default."""
 
     async def factory(*, control_token: str | None = CONTROL_TOKEN, observability: bool = True,
                       **sections: Any) -> App:
-        config = make_config(sim.url, **sections)
-        if control_token is not None:
-            config = config.model_copy(update={"secrets": config.secrets.model_copy(
-                update={"control_token": SecretStr(control_token)})})
-        app = App(config)
-        if observability:
-            from sidecar.observability.setup import install_observability
+        return await sidecar_factory(control_token=control_token, observability=observability,
+                                     **sections)
 
-            install_observability(app, configure_logs=False)
-        await app.start()
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        await app.stop(0.5)
+    return factory
 
 
 @pytest.fixture
@@ -62,12 +53,6 @@ def captured_logs() -> Iterator[io.StringIO]:
         root.removeHandler(handler)
     root.setLevel(logging.WARNING)
     structlog.reset_defaults()
-
-
-class Stubs:
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        self.proxy = proxy_pb2_grpc.ProxyServiceStub(channel)  # type: ignore[no-untyped-call]
-        self.control = control_pb2_grpc.ControlServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+from pydantic import SecretStr
 
 from sidecar._gen.oanda.sidecar.v1 import control_pb2_grpc, proxy_pb2_grpc
 from sidecar.app import App
@@ -40,13 +41,13 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def make_config(sim_url: str, token: str | None = TOKEN, **sections: Any) -> Config:
-    from pydantic import SecretStr
-
+def make_config(sim_url: str, token: str | None = TOKEN, *, control_token: str | None = None,
+                **sections: Any) -> Config:
     data = merge(TEST_CONFIG, {"oanda": {"base_url": sim_url}})
     config = Config.model_validate(merge(data, sections))
-    return config.model_copy(update={"secrets": config.secrets.model_copy(
-        update={"oanda_token": SecretStr(token) if token else None})})
+    return config.model_copy(update={"secrets": config.secrets.model_copy(update={
+        "oanda_token": SecretStr(token) if token else None,
+        "control_token": SecretStr(control_token) if control_token else None})})
 
 
 @pytest.fixture
@@ -64,8 +65,9 @@ SidecarFactory = Callable[..., Awaitable[App]]
 async def sidecar_factory(sim: Simulator) -> AsyncIterator[SidecarFactory]:
     apps: list[App] = []
 
-    async def factory(*, observability: bool = False, **sections: Any) -> App:
-        app = App(make_config(sim.url, **sections))
+    async def factory(*, observability: bool = False, control_token: str | None = None,
+                      **sections: Any) -> App:
+        app = App(make_config(sim.url, control_token=control_token, **sections))
         if observability:
             from sidecar.observability.setup import install_observability
 
@@ -87,8 +89,8 @@ async def sidecar(sidecar_factory: SidecarFactory) -> App:
 class Stubs:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.channel = channel
-        self.proxy = proxy_pb2_grpc.ProxyServiceStub(channel)
-        self.control = control_pb2_grpc.ControlServiceStub(channel)
+        self.proxy = proxy_pb2_grpc.ProxyServiceStub(channel)  # type: ignore[no-untyped-call]
+        self.control = control_pb2_grpc.ControlServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
