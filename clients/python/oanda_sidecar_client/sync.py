@@ -12,22 +12,22 @@ from oanda_sidecar_client import _convert as conv
 from oanda_sidecar_client._convert import Body, QueryValue
 from oanda_sidecar_client._gen.oanda.sidecar.v1 import control_pb2 as cpb
 from oanda_sidecar_client._rpc import (
-                                       Metadata,
-                                       Methods,
-                                       channel_options,
-                                       control_metadata,
-                                       metadata_pairs,
-                                       )
+    Metadata,
+    Methods,
+    channel_options,
+    control_metadata,
+    metadata_pairs,
+)
 from oanda_sidecar_client.errors import error_from_rpc
 from oanda_sidecar_client.models import (
-                                         BreakerOverride,
-                                         BreakerStatus,
-                                         DegradationSetting,
+    BreakerOverride,
+    BreakerStatus,
+    DegradationSetting,
     DegradationStatus,
-                                         ExecuteResult,
-                                         Priority,
-                                         SidecarStatus,
-                                         )
+    ExecuteResult,
+    Priority,
+    SidecarStatus,
+)
 
 
 class SidecarClient:
