@@ -114,6 +114,8 @@ class Metrics:
             ["endpoint"], buckets=_LATENCY_BUCKETS, registry=r)
         self.retries = Counter(f"{p}retries", "Retries scheduled, by the failure that caused them",
                                ["endpoint", "reason"], registry=r)
+        self.retry_succeeded = Counter(f"{p}retry_succeeded", "Calls answered with a 2xx/3xx "
+                                       "after more than one attempt", ["endpoint"], registry=r)
         self.retry_given_up = Counter(f"{p}retry_given_up", "Calls the retry policy stopped "
                                       "retrying, by reason", ["endpoint", "reason"], registry=r)
         self.breaker_state = Gauge(f"{p}breaker_state", "Breaker state: 0 closed, 1 open, "
@@ -174,6 +176,8 @@ class Metrics:
                 self._execute_children[key] = children
         children[0].inc()
         children[1].observe(e.duration_s)
+        if e.attempts > 1 and e.outcome == "ok":
+            self.retry_succeeded.labels(endpoint_label(e.endpoint)).inc()
 
     def _on_attempt(self, e: AttemptFinished) -> None:
         key = (e.endpoint, e.status, e.error_type)

@@ -172,3 +172,12 @@ def test_unknown_methods_collapse_and_registries_are_private() -> None:
     bus.publish(ExecuteFinished(1.0, "BREW", "/v3/{unknown}", "invalid_request", None, 0, 0.0))
     assert value(first, "oanda_sidecar_requests_total", method="OTHER", endpoint="/v3/{unknown}",
                  outcome="invalid_request") == 1
+
+
+def test_a_success_after_retries_is_counted_once_per_call() -> None:
+    bus = EventBus()
+    metrics = Metrics(bus)
+    bus.publish(ExecuteFinished(1.0, "GET", ORDERS, "ok", 200, 3, 0.2))
+    bus.publish(ExecuteFinished(1.0, "GET", ORDERS, "ok", 200, 1, 0.2))
+    bus.publish(ExecuteFinished(1.0, "GET", ORDERS, "http_5xx", 503, 3, 0.2))
+    assert value(metrics, "oanda_sidecar_retry_succeeded_total", endpoint=ORDERS) == 1
