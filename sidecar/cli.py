@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# gRPC's C core writes its own unstructured lines to stderr (a failed bind prints one before our
+# one-line reason). Quiet by default; GRPC_VERBOSITY=debug brings them back. Read at import.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence

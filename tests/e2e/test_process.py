@@ -62,16 +62,19 @@ def test_config_errors_stop_startup_with_one_line_naming_the_key(
         assert check.returncode != 0 and named.split(".")[0].lower() in check.stderr.lower()
 
 
-def test_port_in_use_stops_startup_naming_the_listener(tmp_path: Path) -> None:
+@pytest.mark.parametrize("listener", ["grpc_listen", "admin_listen"])
+def test_port_in_use_stops_startup_naming_the_listener(tmp_path: Path, listener: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        port = busy.getsockname()[1]
-        config = _write(tmp_path, f"server:\n  grpc_listen: 127.0.0.1:{free_port()}\n"
-                                  f"  admin_listen: 127.0.0.1:{port}\n")
+        ports = {"grpc_listen": free_port(), "admin_listen": free_port(),
+                 listener: busy.getsockname()[1]}
+        config = _write(tmp_path, f"server:\n  grpc_listen: 127.0.0.1:{ports['grpc_listen']}\n"
+                                  f"  admin_listen: 127.0.0.1:{ports['admin_listen']}\n")
         result = _serve(config, OANDA_API_TOKEN="t")
     assert result.returncode != 0
-    assert "server.admin_listen" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert f"server.{listener}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 async def test_sigterm_lets_fifty_slow_calls_finish_and_exits_zero(
