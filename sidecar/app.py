@@ -37,8 +37,9 @@ from sidecar.server.admin import AdminServer
 from sidecar.server.auth import ControlTokenGuard
 from sidecar.server.control import ControlServicer
 from sidecar.server.interceptors import intercept
-from sidecar.server.proxy import CriticalLane, ProxyServicer
+from sidecar.server.proxy import ProxyServicer
 from sidecar.status import StatusBoard
+from sidecar.upstream.endpoints import PatternSet
 from sidecar.upstream.health import UpstreamHealthTracker
 from sidecar.upstream.transport import AiohttpTransport
 
@@ -76,7 +77,7 @@ def build_pipeline(config: Config, clock: Clock, bus: EventBus) -> Parts:
     policies: list[Policy] = [
         RequestValidator(),
         DeadlinePolicy(clock),
-        ReadOnlyGate(degradation, config.rate_limit.critical),
+        ReadOnlyGate(degradation),
         CacheFallbackPolicy(cache, degradation, config.degradation, clock, bus,
                             cache_scope(config.oanda.base_url, token)),
         RetryPolicy(config.retry, clock, bus),
@@ -135,7 +136,7 @@ class App:
         tracing = self.parts.extras.get("tracing")
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         proxy = ProxyServicer(self.parts.handler, self.clock, self.bus,
-                              CriticalLane(self.config.rate_limit.critical),
+                              PatternSet(self.config.rate_limit.critical),
                               tracer=tracing if getattr(tracing, "enabled", False) else None)
         proxy_pb2_grpc.add_ProxyServiceServicer_to_server(  # type: ignore[no-untyped-call]
             intercept(proxy, proxy_pb2_grpc.ProxyServiceServicer, SERVICE_NAMES[0]), server)

@@ -22,6 +22,9 @@ class Call:
 
     `deadline` is on the clock's monotonic scale (None: no caller deadline). `attempt` is set by
     the retry policy before each attempt (1-based) so that inner layers can see it.
+    `risk_reducing` marks a close or cancel (the `rate_limit.critical` patterns): it passes the
+    read-only gate and goes out as an early probe through an open breaker. `critical` (the
+    limiter's lane) is that, or the caller's PRIORITY_CRITICAL.
     """
 
     method: str
@@ -31,6 +34,7 @@ class Call:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     critical: bool = False
+    risk_reducing: bool = False
     deadline: float | None = None
     attempt: int = 1
 

@@ -34,6 +34,7 @@ from sidecar.pipeline import Call, Handler, Response
 from sidecar.policies.breaker_state import (
     OVERRIDE_STATES,
     OVERRIDES,
+    REASON_EARLY_PROBE,
     REASON_OVERRIDE_CLEARED,
     REASON_PROBE_FAILED,
     REASON_PROBE_OK,
@@ -113,16 +114,22 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         return self._state
 
-    def acquire(self, endpoint: str = "") -> Permit:
-        """A permit to send one call upstream, or CircuitOpen (and a BreakerRejected event)."""
+    def acquire(self, endpoint: str = "", *, early_probe: bool = False) -> Permit:
+        """A permit to send one call upstream, or CircuitOpen (and a BreakerRejected event).
+
+        `early_probe`: a risk-reducing call (close, cancel) need not wait out the recovery
+        timeout: it goes out at once as the half-open probe, within `half_open_max_calls`. A
+        trader getting out of the market is worth one request to a struggling OANDA; its
+        answer closes or reopens the breaker like any probe's. FORCED_OPEN still refuses it.
+        """
         state = self._state
         if state is _CLOSED or state is _DISABLED:
             return self._gen
         if state is _OPEN:
             wait = self._opened_mono + self._recovery_s - self._clock.monotonic()
-            if wait > 0:
+            if wait > 0 and not early_probe:
                 raise self._reject(endpoint, wait)
-            self._transition(_HALF_OPEN, REASON_RECOVERY)
+            self._transition(_HALF_OPEN, REASON_RECOVERY if wait <= 0 else REASON_EARLY_PROBE)
         elif state is _FORCED_OPEN:
             raise self._reject(endpoint, self._recovery_s)
         if self._probes >= self._max_probes:
@@ -272,7 +279,7 @@ class BreakerPolicy:
 
     async def handle(self, call: Call, next: Handler) -> Response:
         breaker = self._breaker
-        permit = breaker.acquire(call.endpoint.template)
+        permit = breaker.acquire(call.endpoint.template, early_probe=call.risk_reducing)
         try:
             response = await next(call)
         except UpstreamError as exc:

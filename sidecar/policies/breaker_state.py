@@ -44,6 +44,7 @@ OVERRIDES: dict[str, BreakerState | None] = {
 # Transition reasons, as published in BreakerTransition.reason.
 REASON_THRESHOLD = "failure_threshold"
 REASON_RECOVERY = "recovery_timeout"
+REASON_EARLY_PROBE = "risk_reducing_call"
 REASON_PROBE_OK = "probe_succeeded"
 REASON_PROBE_FAILED = "probe_failed"
 REASON_RESET = "manual_reset"

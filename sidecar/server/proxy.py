@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -15,29 +15,12 @@ from sidecar.errors import SidecarError
 from sidecar.events import EventBus, ExecuteFinished
 from sidecar.pipeline import Call, Handler
 from sidecar.server.convert import check_priority, execute_response
-from sidecar.upstream.endpoints import EndpointPattern, resolve
+from sidecar.upstream.endpoints import resolve
 
 
 class Tracer(Protocol):
     def execute_span(self, metadata: Any, method: str,
                      path_template: str) -> AbstractContextManager[Any]: ...
-
-
-class CriticalLane:
-    """Which (method, template) pairs ride the critical lane, decided once per pair."""
-
-    def __init__(self, patterns: Sequence[str]) -> None:
-        self._patterns = [EndpointPattern.parse(p) for p in patterns]
-        self._cache: dict[tuple[str, str], bool] = {}
-
-    def __call__(self, method: str, template: str) -> bool:
-        key = (method, template)
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = any(p.matches(method, template) for p in self._patterns)
-            if len(self._cache) < 4096:
-                self._cache[key] = hit
-        return hit
 
 
 def outcome_of(status: int) -> str:
@@ -48,11 +31,12 @@ def outcome_of(status: int) -> str:
 
 class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
     def __init__(self, handler: Handler, clock: Clock, bus: EventBus,
-                 critical: Callable[[str, str], bool], tracer: Tracer | None = None) -> None:
+                 risk_reducing: Callable[[str, str], bool],
+                 tracer: Tracer | None = None) -> None:
         self._handler = handler
         self._clock = clock
         self._bus = bus
-        self._critical = critical
+        self._risk_reducing = risk_reducing
         self._tracer = tracer
 
     async def Execute(self, request: proxy_pb2.ExecuteRequest,
@@ -71,8 +55,9 @@ class ProxyServicer(proxy_pb2_grpc.ProxyServiceServicer):
             if self._tracer is not None else contextlib.nullcontext())
         with span:
             try:
-                call.critical = check_priority(request.priority) or self._critical(
-                    method, endpoint.template)
+                prioritised = check_priority(request.priority)
+                call.risk_reducing = self._risk_reducing(method, endpoint.template)
+                call.critical = prioritised or call.risk_reducing
                 response = await self._handler(call)
             except SidecarError as error:
                 self._finish(call, started, error.reason.lower(), None, call.attempt,

@@ -7,6 +7,7 @@ limits, cache TTLs and the critical lane; a raw account ID never becomes a label
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -104,6 +105,23 @@ class EndpointPattern:
 
     def __str__(self) -> str:
         return f"{self.method} {self.glob}" if self.method else self.glob
+
+
+class PatternSet:
+    """Whether a (method, template) matches any of some patterns, decided once per pair."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._patterns = tuple(EndpointPattern.parse(p) for p in patterns)
+        self._cache: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, method: str, template: str) -> bool:
+        key = (method, template)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = any(p.matches(method, template) for p in self._patterns)
+            if len(self._cache) < 4096:  # methods x templates is bounded; this is a backstop
+                self._cache[key] = hit
+        return hit
 
 
 DEFAULT_CRITICAL: tuple[str, ...] = (

@@ -24,7 +24,7 @@ from sidecar.policies.cache import (
     encode_entry,
 )
 from sidecar.policies.readonly import ReadOnlyGate
-from sidecar.upstream.endpoints import DEFAULT_CRITICAL, resolve
+from sidecar.upstream.endpoints import DEFAULT_CRITICAL, PatternSet, resolve
 from tests.conftest import RecordingBus
 
 ACCOUNT = "/v3/accounts/101-004-1435156-001"
@@ -275,8 +275,10 @@ GATE: list[GateCase] = [
 @pytest.mark.parametrize(("level", "method", "path", "allowed"), GATE)
 async def test_read_only_refuses_writes_but_not_closing_or_cancelling(
         level: str, method: str, path: str, allowed: bool) -> None:
-    gate, upstream = ReadOnlyGate(Levels(level, "breaker open"), DEFAULT_CRITICAL), Upstream()
-    attempt: Callable[[], Any] = lambda: gate.handle(call(path, method), upstream)  # noqa: E731
+    gate, upstream = ReadOnlyGate(Levels(level, "breaker open")), Upstream()
+    risk_reducing = PatternSet(DEFAULT_CRITICAL)(method, resolve(path).template)
+    attempt: Callable[[], Any] = lambda: gate.handle(  # noqa: E731
+        call(path, method, risk_reducing=risk_reducing), upstream)
     if allowed:
         assert (await attempt()).degradation == level
         assert upstream.calls == [f"{method} {path}"]
@@ -288,6 +290,6 @@ async def test_read_only_refuses_writes_but_not_closing_or_cancelling(
 
 
 async def test_the_callers_priority_alone_does_not_open_the_gate() -> None:
-    gate = ReadOnlyGate(Levels("read_only"), DEFAULT_CRITICAL)
+    gate = ReadOnlyGate(Levels("read_only"))
     with pytest.raises(ReadOnly):
         await gate.handle(call(f"{ACCOUNT}/orders", "POST", critical=True), Upstream())

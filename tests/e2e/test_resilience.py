@@ -217,3 +217,28 @@ async def test_critical_calls_overtake_two_hundred_queued_normal_calls(
         call.cancel()
     await asyncio.gather(*normal, return_exceptions=True)
     await stubs.channel.close()
+
+
+async def test_a_close_goes_out_at_once_through_an_open_breaker(
+        sidecar_factory: SidecarFactory, sim: Simulator) -> None:
+    app = await sidecar_factory(retry={"max_attempts": 1}, breaker={"recovery_timeout_s": 60},
+                                degradation={"cache_templates": []})
+    stubs = await _stubs(app)
+    opened = await stubs.proxy.Execute(execute_request(
+        "POST", f"/v3/accounts/{sim.account_id}/orders", body=ORDER))
+    assert opened.status == 201  # a long EUR_USD position to get out of
+    await add_fault(sim.url, kind="status", status=503, count=5)
+    for _ in range(5):
+        await stubs.proxy.Execute(execute_request("GET", "/v3/accounts"))
+    assert await _breaker_state(stubs) == cpb.BREAKER_STATE_OPEN
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # a new order: READ_ONLY
+        await stubs.proxy.Execute(execute_request(
+            "POST", f"/v3/accounts/{sim.account_id}/orders", body=ORDER))
+    assert error_info(refused.value)[0].reason == "READ_ONLY"
+    closing = f"/v3/accounts/{sim.account_id}/positions/EUR_USD/close"
+    answer = await stubs.proxy.Execute(execute_request("PUT", closing, body={"longUnits": "ALL"}))
+    assert answer.status == 200  # the close reached OANDA 59 s before the recovery timeout
+    assert "longOrderFillTransaction" in json.loads(answer.body)
+    assert [r.method for r in sim.requests if r.path == closing] == ["PUT"]
+    assert await _breaker_state(stubs) == cpb.BREAKER_STATE_CLOSED
+    await stubs.channel.close()

@@ -253,3 +253,47 @@ async def test_half_open_admits_up_to_max_calls(clock: FakeClock, bus: Recording
     snap = rig.breaker.snapshot()
     assert (snap.state, snap.consecutive_failures, snap.total_failures) == (
         BreakerState.CLOSED, 0, 4)
+
+
+CLOSE = "/v3/accounts/101-001-1-001/positions/EUR_USD/close"
+
+
+async def test_a_risk_reducing_call_goes_out_at_once_as_the_probe(clock: FakeClock,
+                                                                  bus: RecordingBus) -> None:
+    rig = Rig(clock, bus, recovery_timeout_s=60)
+    await rig.trip()
+    before = rig.upstream.calls
+    with pytest.raises(CircuitOpen):
+        await rig.send(200)  # an ordinary call still waits out the recovery timeout
+    gate = asyncio.Event()
+
+    async def slow(call: Call) -> Response:
+        await gate.wait()
+        return Response(status=200, body=b"")
+
+    close = Call(method="PUT", path=CLOSE, endpoint=resolve(CLOSE), risk_reducing=True)
+    probe = asyncio.ensure_future(rig.policy.handle(close, slow))
+    await asyncio.sleep(0)
+    assert rig.state() is BreakerState.HALF_OPEN
+    assert rig.moves()[-1] == ("open", "half_open", "risk_reducing_call")
+    with pytest.raises(CircuitOpen):  # one probe at a time, risk-reducing or not
+        await rig.policy.handle(close, rig.upstream)
+    gate.set()
+    assert (await probe).status == 200
+    assert rig.state() is BreakerState.CLOSED and rig.upstream.calls == before
+
+
+async def test_a_failed_early_probe_reopens_and_forced_open_refuses_it(
+        clock: FakeClock, bus: RecordingBus) -> None:
+    rig = Rig(clock, bus, recovery_timeout_s=60)
+    await rig.trip()
+    close = Call(method="PUT", path=CLOSE, endpoint=resolve(CLOSE), risk_reducing=True)
+    rig.upstream.status = 503
+    assert (await rig.policy.handle(close, rig.upstream)).status == 503
+    assert rig.state() is BreakerState.OPEN
+    assert rig.breaker.snapshot().next_probe_in_s == pytest.approx(60)
+    rig.registry.set_override("rest", "forced_open")
+    calls = rig.upstream.calls
+    with pytest.raises(CircuitOpen):
+        await rig.policy.handle(close, rig.upstream)
+    assert rig.upstream.calls == calls
