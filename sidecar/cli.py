@@ -10,6 +10,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -53,8 +54,10 @@ async def serve(config: Config) -> int:
         return 1
     print(app.ready_line(), flush=True)
     await _wait_for_signal()
-    print("oanda-sidecar: draining", file=sys.stderr, flush=True)
+    grace = config.server.drain_grace_s
+    logging.getLogger("sidecar.app").info("draining: not ready, in-flight calls have %gs", grace)
     await app.stop()
+    logging.getLogger("sidecar.app").info("stopped")
     return 0
 
 
