@@ -23,14 +23,22 @@ log = logging.getLogger("sidecar.alerting")
 ResultHook = Callable[[str, str], None]
 
 
+def classify(status: int) -> str:
+    """A receiver's answer: "sent" (2xx), "retry" (429, 5xx) or "fatal" (a bad payload, a gone
+    webhook: resending the same document cannot help). PagerDuty and Slack agree on this."""
+    if 200 <= status < 300:
+        return "sent"
+    if status == 429 or status >= 500:
+        return "retry"
+    return "fatal"
+
+
 class Channel(Protocol):
     name: str
     url: str
     secrets: tuple[str, ...]
 
     def render(self, alert: Alert) -> dict[str, Any]: ...
-
-    def classify(self, status: int) -> str: ...
 
 
 def backoff_delay(attempt: int, base_s: float, max_s: float,
@@ -132,7 +140,7 @@ class Dispatcher:
             async with self._session.post(self.channel.url, json=body,
                                           timeout=self._timeout) as resp:
                 await resp.read()
-                verdict = self.channel.classify(resp.status)
+                verdict = classify(resp.status)
                 return verdict, f"HTTP {resp.status}", _retry_after(resp.headers)
         except TimeoutError:
             return "retry", "timeout", None

@@ -54,14 +54,6 @@ class PagerDutyChannel:
         }
         return doc
 
-    @staticmethod
-    def classify(status: int) -> str:
-        """"sent", "retry" (429, 5xx) or "fatal" (400 invalid event and other 4xx)."""
-        if 200 <= status < 300:
-            return "sent"
-        if status == 429 or status >= 500:
-            return "retry"
-        return "fatal"
 
 
 def custom_details(alert: Alert) -> dict[str, Any]:

@@ -49,14 +49,6 @@ class SlackChannel:
             ],
         }
 
-    @staticmethod
-    def classify(status: int) -> str:
-        """"sent" on 200; "retry" on 429 and 5xx; "fatal" otherwise (bad payload, gone hook)."""
-        if 200 <= status < 300:
-            return "sent"
-        if status == 429 or status >= 500:
-            return "retry"
-        return "fatal"
 
 
 def _esc(text: str) -> str:
