@@ -48,6 +48,7 @@ from sidecar.policies.breaker_state import (
     check_transition,
     override_reason,
 )
+from sidecar.upstream.health import is_failure_status
 
 __all__ = [
     "BreakerPolicy",
@@ -67,7 +68,6 @@ _DISABLED = BreakerState.DISABLED
 
 _PROBE_BUSY_RETRY_S = 1.0
 # Statuses below 500 that still mean "OANDA is not serving us": throttled, token revoked, blocked.
-_FAILURE_4XX = frozenset({401, 403, 429})
 
 
 class CircuitBreaker:
@@ -291,7 +291,7 @@ class BreakerPolicy:
             breaker.on_ignored(permit)
             raise
         status = response.status
-        if status >= 500 or status in _FAILURE_4XX:
+        if is_failure_status(status):
             breaker.on_failure(permit, f"http_{status}")
         else:
             breaker.on_success(permit)

@@ -20,8 +20,7 @@ from sidecar.config import DegradationConfig
 from sidecar.errors import CircuitOpen, SidecarError
 from sidecar.pipeline import Call, Handler
 from sidecar.upstream.endpoints import resolve
-
-_FAILURE_4XX = frozenset({401, 403, 429})
+from sidecar.upstream.health import is_failure_status
 
 
 class ProbeTarget(Protocol):
@@ -91,5 +90,5 @@ class RecoveryProbe:
         except Exception as exc:  # e.g. the transport closing under us at shutdown
             return False, f"{type(exc).__name__}: {exc}", None
         status = response.status
-        ok = status < 500 and status not in _FAILURE_4XX
+        ok = not is_failure_status(status)
         return ok, f"GET {self._path} answered {status}", None

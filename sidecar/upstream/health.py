@@ -24,10 +24,18 @@ class UpstreamSnapshot:
     base_url: str
 
 
+_FAILURE_4XX = frozenset({401, 403, 429})
+
+
+def is_failure_status(status: int) -> bool:
+    """An outage sign from OANDA: 5xx, 429, 401/403. Other 4xx are answers (a rejected order),
+    not outages. The breaker, the recovery probe and the health view all use this one rule."""
+    return status >= 500 or status in _FAILURE_4XX
+
+
 def is_upstream_failure(event: AttemptFinished) -> bool:
-    """An outage sign: no answer, 5xx, 429, 401/403. Other 4xx are answers, not outages."""
-    status = event.status
-    return status is None or status >= 500 or status in (401, 403, 429)
+    """An attempt that failed: no answer at all, or a failure status."""
+    return event.status is None or is_failure_status(event.status)
 
 
 class UpstreamHealthTracker:
