@@ -6,7 +6,6 @@ clock and the event bus.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -110,7 +109,6 @@ class App:
         self.grpc_server: grpc.aio.Server | None = None
         self.grpc_port = 0
         self.admin_port = 0
-        self._stopped = asyncio.Event()
         # Hooks for optional parts (alerting, tracing): awaited after start / before stop.
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
@@ -181,7 +179,6 @@ class App:
         await self.parts.transport.close()
         for hook in self.on_stop:
             await hook()
-        self._stopped.set()
 
     def ready_line(self) -> str:
         return (f"oanda-sidecar {sidecar.__version__} ready: grpc {self.grpc_target}, "

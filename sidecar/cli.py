@@ -111,12 +111,6 @@ def cmd_demo(ns: argparse.Namespace) -> int:
                      sim_listen=ns.sim_listen))
 
 
-def cmd_ctl(ns: argparse.Namespace) -> int:
-    from sidecar.ctl import run_ctl
-
-    return run_ctl(ns)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oanda-sidecar", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

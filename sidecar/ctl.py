@@ -40,7 +40,7 @@ def add_ctl_parser(sub: Any) -> None:
     d = ops.add_parser("degrade", help="hold a degradation level; 'automatic' hands control back")
     d.add_argument("level", choices=sorted(LEVELS))
     d.add_argument("--reason", default="")
-    p.set_defaults(func=lambda ns: run_ctl(ns))
+    p.set_defaults(func=run_ctl)
 
 
 def _metadata(ns: argparse.Namespace) -> tuple[tuple[str, str], ...]:
