@@ -1,15 +1,14 @@
-"""The composition root: config → pipeline → servers. Drains on SIGTERM.
+"""The composition root: config → parts (typed, named) → servers. Drains on SIGTERM.
 
-This is the only module that knows every part; each part knows only its own config section, the
-clock and the event bus.
+`build()` is the only function that knows every part; each part knows only its own config
+section, the clock and the event bus. `App` serves what `build()` made: `serve` and `demo` (and
+the end-to-end tests) construct an App and nothing else.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -20,16 +19,17 @@ import sidecar
 from sidecar._gen.oanda.sidecar.v1 import control_pb2, control_pb2_grpc, proxy_pb2, proxy_pb2_grpc
 from sidecar.clock import Clock, SystemClock
 from sidecar.config import Config
+from sidecar.degradation import DegradationController, RecoveryProbe
 from sidecar.errors import ConfigError
 from sidecar.events import EventBus
+from sidecar.lifecycle import Service
+from sidecar.observability.setup import Observability, build_observability
 from sidecar.pipeline import Handler, Policy, compose
 from sidecar.policies.breaker import BreakerPolicy, BreakerRegistry
 from sidecar.policies.cache import CacheFallbackPolicy, ResponseCache, cache_scope
 from sidecar.policies.deadline import DeadlinePolicy
-from sidecar.policies.degradation import DegradationController
 from sidecar.policies.ratelimit import RateLimiter
 from sidecar.policies.readonly import ReadOnlyGate
-from sidecar.policies.recovery import RecoveryProbe
 from sidecar.policies.retry import RetryPolicy
 from sidecar.policies.validation import RequestValidator
 from sidecar.server.admin import AdminServer
@@ -49,50 +49,80 @@ SERVICE_NAMES = (
 )
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Parts:
-    """Everything the composition root built, for the servers, tests and benchmarks."""
+    """Everything the composition root built, by name, for the servers, tests and benchmarks."""
 
+    config: Config
+    clock: Clock
     bus: EventBus
-    board: StatusBoard
     transport: AiohttpTransport
     breakers: BreakerRegistry
     limiter: RateLimiter
-    policies: list[Policy]
+    degradation: DegradationController
+    cache: ResponseCache
+    probe: RecoveryProbe
+    upstream: UpstreamHealthTracker
+    board: StatusBoard
+    observability: Observability
+    policies: tuple[Policy, ...]
     handler: Handler
-    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        """Started in this order after the servers listen; stopped in reverse."""
+        return (self.probe, *self.observability.services, _Closing(self.cache))
 
 
-def build_pipeline(config: Config, clock: Clock, bus: EventBus) -> Parts:
+def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
     """Policies outermost first: validation → deadline → read-only gate → cache fallback →
     retry → breaker → limiter → transport."""
-    board = StatusBoard(bus)
     token = config.secrets.oanda_token.get_secret_value() if config.secrets.oanda_token else None
     transport = AiohttpTransport(config.oanda, token, clock, bus)
     breakers = BreakerRegistry(config.breaker, clock, bus)
     limiter = RateLimiter(config.rate_limit, clock, bus)
     degradation = DegradationController(config.degradation, clock, bus)
     cache = ResponseCache.from_config(config.degradation, clock, bus)
-    policies: list[Policy] = [
-        RequestValidator(),
+    rest_breaker = BreakerPolicy(breakers, "rest")
+    policies: tuple[Policy, ...] = (
+        RequestValidator(PatternSet(config.rate_limit.critical)),
         DeadlinePolicy(clock),
         ReadOnlyGate(degradation),
         CacheFallbackPolicy(cache, degradation, config.degradation, clock, bus,
                             cache_scope(config.oanda.base_url, token)),
         RetryPolicy(config.retry, clock, bus),
-        BreakerPolicy(breakers, "rest"),
+        rest_breaker,
         limiter,
-    ]
-    board.breakers = breakers
-    board.limiter = limiter
-    board.upstream = UpstreamHealthTracker(bus, clock, config.oanda.base_url)
-    board.degradation = degradation
+    )
     # The recovery probe skips retry and cache but obeys the breaker and the limiter.
-    probe = RecoveryProbe(degradation, compose([BreakerPolicy(breakers, "rest"), limiter],
-                                               transport),
-                          clock, config.degradation, config.oanda.request_timeout_s)
-    return Parts(bus, board, transport, breakers, limiter, policies, compose(policies, transport),
-                 extras={"degradation": degradation, "cache": cache, "probe": probe})
+    probe = RecoveryProbe(degradation, compose([rest_breaker, limiter], transport), clock,
+                          config.degradation, config.oanda.request_timeout_s)
+    upstream = UpstreamHealthTracker(bus, clock, config.oanda.base_url)
+    board = StatusBoard(bus, breakers=breakers, limiter=limiter, degradation=degradation,
+                        upstream=upstream)
+    observability = build_observability(
+        config, bus, clock, breakers=[s.name for s in breakers.snapshots()],
+        queue_length=lambda: _queue_length(limiter))
+    return Parts(config, clock, bus, transport, breakers, limiter, degradation, cache, probe,
+                 upstream, board, observability, policies, compose(policies, transport))
+
+
+def _queue_length(limiter: RateLimiter) -> tuple[int, int]:
+    snap = limiter.snapshot()
+    return snap.queued_normal, snap.queued_critical
+
+
+class _Closing:
+    """The cache only needs closing (its Redis pool, its pending writes)."""
+
+    def __init__(self, cache: ResponseCache) -> None:
+        self._cache = cache
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self._cache.close()
 
 
 class App:
@@ -101,20 +131,14 @@ class App:
     def __init__(self, config: Config, *, clock: Clock | None = None,
                  bus: EventBus | None = None) -> None:
         self.config = config
-        self.clock = clock or SystemClock()
-        self.bus = bus or EventBus()
-        self.parts = build_pipeline(config, self.clock, self.bus)
+        self.parts = build(config, clock or SystemClock(), bus or EventBus())
+        self.clock, self.bus = self.parts.clock, self.parts.bus
         self.health = health_aio.HealthServicer()
-        self.admin = AdminServer(self.parts.board)
+        self.admin = AdminServer(self.parts.board, self.parts.observability.metrics.render,
+                                 self.parts.observability.status_extras)
         self.grpc_server: grpc.aio.Server | None = None
         self.grpc_port = 0
         self.admin_port = 0
-        # Hooks for optional parts (alerting, tracing): awaited after start / before stop.
-        self.on_start: list[Callable[[], Awaitable[None]]] = []
-        self.on_stop: list[Callable[[], Awaitable[None]]] = []
-        probe, cache = self.parts.extras["probe"], self.parts.extras["cache"]
-        self.on_start.append(probe.start)
-        self.on_stop.extend((probe.stop, cache.close))
 
     @property
     def grpc_target(self) -> str:
@@ -126,19 +150,19 @@ class App:
         host = self.config.server.admin_listen.rpartition(":")[0]
         return f"http://{host}:{self.admin_port}"
 
-    async def start(self) -> None:
-        await self.parts.transport.start()
+    def _grpc_server(self) -> grpc.aio.Server:
+        parts = self.parts
         control_token = self.config.secrets.control_token
         guard = (ControlTokenGuard(control_token.get_secret_value(), self.bus, self.clock)
                  if control_token is not None else None)
-        tracing = self.parts.extras.get("tracing")
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        proxy = ProxyServicer(self.parts.handler, self.clock, self.bus,
-                              PatternSet(self.config.rate_limit.critical),
-                              tracer=tracing if getattr(tracing, "enabled", False) else None)
+        tracing = parts.observability.tracing
+        proxy = ProxyServicer(parts.handler, self.clock, self.bus,
+                              tracer=tracing if tracing.enabled else None)
         proxy_pb2_grpc.add_ProxyServiceServicer_to_server(  # type: ignore[no-untyped-call]
             intercept(proxy, proxy_pb2_grpc.ProxyServiceServicer, SERVICE_NAMES[0]), server)
-        control = ControlServicer(self.parts.board, self.bus, self.clock)
+        control = ControlServicer(parts.board, parts.breakers, parts.degradation, self.bus,
+                                  self.clock)
         control_pb2_grpc.add_ControlServiceServicer_to_server(  # type: ignore[no-untyped-call]
             intercept(control, control_pb2_grpc.ControlServiceServicer, SERVICE_NAMES[1], guard),
             server)
@@ -146,6 +170,11 @@ class App:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), server)
+        return server
+
+    async def start(self) -> None:
+        await self.parts.transport.start()
+        server = self._grpc_server()
         try:
             self.grpc_port = server.add_insecure_port(self.config.server.grpc_listen)
         except RuntimeError as exc:
@@ -162,8 +191,8 @@ class App:
                               f"{self.config.server.admin_listen}: {exc.strerror}") from None
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        for hook in self.on_start:
-            await hook()
+        for service in self.parts.services:
+            await service.start()
         self.parts.board.ready = True
         self.parts.board.notify()
 
@@ -177,8 +206,8 @@ class App:
             await self.grpc_server.stop(grace)
         await self.admin.stop()
         await self.parts.transport.close()
-        for hook in self.on_stop:
-            await hook()
+        for service in reversed(self.parts.services):  # each may never have started
+            await service.stop()
 
     def ready_line(self) -> str:
         return (f"oanda-sidecar {sidecar.__version__} ready: grpc {self.grpc_target}, "

@@ -42,10 +42,10 @@ async def _wait_for_signal() -> None:
 
 async def serve(config: Config) -> int:
     from sidecar.app import App
-    from sidecar.observability.setup import install_observability
+    from sidecar.observability.setup import configure_process_logging
 
+    configure_process_logging(config)
     app = App(config)
-    install_observability(app)
     try:
         await app.start()
     except ConfigError as exc:

@@ -30,10 +30,10 @@ async def demo(*, grpc_listen: str, admin_listen: str, sim_listen: str) -> int:
            "OANDA_SIDECAR__LOGGING__FORMAT": "console",
            "OANDA_SIDECAR__TELEMETRY__TRACING_ENABLED": "false"}
     config = load_config(None, env=env)
-    from sidecar.observability.setup import install_observability
+    from sidecar.observability.setup import configure_process_logging
 
+    configure_process_logging(config)
     app = App(config)
-    install_observability(app)
     try:
         await app.start()
     except ConfigError as exc:

@@ -8,9 +8,26 @@ from __future__ import annotations
 
 import grpc
 
+from sidecar.vocabulary import ErrorKind
+
+QUOTE_LIMIT = 64
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """Caller input as an error message may quote it: repr'd and cut to `limit` characters, so a
+    1 MiB header name never becomes a 1 MiB message, log line or status page."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
 
 class SidecarError(Exception):
-    """Base of every error the sidecar answers with."""
+    """Base of every error the sidecar answers with.
+
+    `attempts` is how many attempts went upstream before this error ended the call (set by the
+    retry policy; 0 when nothing was sent).
+    """
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     reason: str = "INTERNAL"
@@ -21,6 +38,13 @@ class SidecarError(Exception):
         self.message = message
         self.retry_after_s = retry_after_s
         self.metadata = metadata or {}
+        self.attempts = 0
+
+    def describe(self) -> str:
+        """The message as the caller reads it, with the attempt count when there were several."""
+        if self.attempts > 1:
+            return f"{self.message} (after {self.attempts} attempts)"
+        return self.message
 
 
 class InvalidRequest(SidecarError):
@@ -72,7 +96,7 @@ class UpstreamError(SidecarError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = "UPSTREAM_UNAVAILABLE"
     request_sent = True
-    kind = "error"
+    kind: ErrorKind = ErrorKind.CONNECTION_LOST
 
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message, retry_after_s=retry_after_s)
@@ -82,25 +106,27 @@ class UpstreamConnectError(UpstreamError):
     """No connection could be made: nothing was sent, so any method may be retried."""
 
     request_sent = False
-    kind = "connect_error"
+    kind = ErrorKind.CONNECT_ERROR
 
 
 class UpstreamTimeout(UpstreamError):
     """The request was sent and no answer came within the attempt's timeout."""
 
-    kind = "timeout"
+    kind = ErrorKind.TIMEOUT
 
 
 class UpstreamConnectionLost(UpstreamError):
     """The connection broke after the request was (maybe) sent: reset, EOF, bad framing."""
 
-    kind = "connection_lost"
+    kind = ErrorKind.CONNECTION_LOST
 
 
 class OutcomeUnknown(SidecarError):
-    """A write was sent and its outcome is unknown: the caller must reconcile before resending."""
+    """A write was sent and its outcome is unknown: the caller must reconcile before resending.
 
-    code = grpc.StatusCode.UNAVAILABLE
+    gRPC UNKNOWN, not UNAVAILABLE: every generic retry-on-UNAVAILABLE client would resend it."""
+
+    code = grpc.StatusCode.UNKNOWN
     reason = "OUTCOME_UNKNOWN"
 
 

@@ -11,25 +11,31 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sidecar.upstream.endpoints import Endpoint
+from sidecar.upstream.endpoints import UNRESOLVED, Endpoint
+from sidecar.vocabulary import Level
 
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(slots=True)
 class Call:
-    """One OANDA call, validated, as it travels the pipeline.
+    """One OANDA call as it travels the pipeline.
 
-    `deadline` is on the clock's monotonic scale (None: no caller deadline). `attempt` is set by
-    the retry policy before each attempt (1-based) so that inner layers can see it.
-    `risk_reducing` marks a close or cancel (the `rate_limit.critical` patterns): it passes the
-    read-only gate and goes out as an early probe through an open breaker. `critical` (the
-    limiter's lane) is that, or the caller's PRIORITY_CRITICAL.
+    A front (the gRPC servicer) fills in what the caller sent; the validator, the outermost
+    policy, refuses what is invalid and completes the rest: the canonical header names, the
+    `endpoint` the path belongs to, `risk_reducing` (a close or cancel, the `rate_limit.critical`
+    patterns: it passes the read-only gate and goes out as an early probe through an open
+    breaker) and `critical` (the limiter's lane: that, or the caller's `prioritised` flag).
+    Nothing after the validator changes a call: the retry policy hands each resend a copy with
+    its own `attempt` (1-based).
+
+    `deadline` is on the clock's monotonic scale (None: no caller deadline).
     """
 
     method: str
     path: str
-    endpoint: Endpoint
+    endpoint: Endpoint = UNRESOLVED
     query: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
@@ -37,6 +43,7 @@ class Call:
     risk_reducing: bool = False
     deadline: float | None = None
     attempt: int = 1
+    prioritised: bool = False  # the caller asked for PRIORITY_CRITICAL
 
     @property
     def is_write(self) -> bool:
@@ -53,7 +60,7 @@ class Response:
     attempts: int = 1
     from_cache: bool = False
     cache_age_ms: int = 0
-    degradation: str = "none"
+    degradation: Level = Level.NONE
     # Seconds OANDA asked us to wait (Retry-After), when it said so.
     retry_after_s: float | None = None
 

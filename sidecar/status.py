@@ -1,8 +1,8 @@
 """The operator's view: one snapshot of breakers, limiter, degradation and upstream health.
 
-Parts are optional so the view works while the pipeline is assembled piece by piece; each part
-only needs a `snapshot()` (or `snapshots()` for the breaker registry). Watchers are woken on every
-breaker or degradation change.
+Each part only needs a `snapshot()` (or `snapshots()` for the breaker registry); a part may be
+absent (None) where a test builds the view alone. Watchers are woken on every breaker or
+degradation change.
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ class StatusSnapshot:
 
 
 class StatusBoard:
-    def __init__(self, bus: EventBus) -> None:
-        self.breakers: _Registry | None = None
-        self.limiter: _Snapshotting | None = None
-        self.degradation: _Snapshotting | None = None
-        self.upstream: _Snapshotting | None = None
+    def __init__(self, bus: EventBus, *, breakers: _Registry | None = None,
+                 limiter: _Snapshotting | None = None, degradation: _Snapshotting | None = None,
+                 upstream: _Snapshotting | None = None) -> None:
+        self.breakers = breakers
+        self.limiter = limiter
+        self.degradation = degradation
+        self.upstream = upstream
         self.ready = False
         self._version = 0
         self._changed = asyncio.Event()

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from sidecar.alerting.aggregator import Alert
+from sidecar.backoff import backoff_ceiling, honour_retry_after, parse_retry_after
 from sidecar.clock import Clock
 
 log = logging.getLogger("sidecar.alerting")
@@ -39,24 +40,6 @@ class Channel(Protocol):
     secrets: tuple[str, ...]
 
     def render(self, alert: Alert) -> dict[str, Any]: ...
-
-
-def backoff_delay(attempt: int, base_s: float, max_s: float,
-                  retry_after_s: float | None = None) -> float:
-    """Wait after failed attempt `attempt` (1-based): doubling from base, capped at max_s, and
-    never shorter than a server-given Retry-After (itself capped)."""
-    delay = base_s * 2.0 ** min(attempt - 1, 1000)  # bounded: 2.0 ** 1024 overflows
-    if retry_after_s is not None and retry_after_s > delay:
-        delay = retry_after_s
-    return min(max_s, max(0.0, delay))
-
-
-def _retry_after(headers: Any) -> float | None:
-    raw = headers.get("Retry-After")
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare for these receivers; fall back to our own backoff
 
 
 class Dispatcher:
@@ -128,7 +111,8 @@ class Dispatcher:
             if verdict == "fatal" or attempt == self._max_attempts:
                 break
             self._count("retried")
-            await self._clock.sleep(backoff_delay(attempt, self._base, self._cap, retry_after))
+            wait = backoff_ceiling(attempt, self._base, self._cap)
+            await self._clock.sleep(honour_retry_after(wait, retry_after, self._cap))
         self._give_up(alert, "failed",
                       f"{outcome} after {attempt} attempt{'s' if attempt > 1 else ''}")
 
@@ -141,7 +125,8 @@ class Dispatcher:
                                           timeout=self._timeout) as resp:
                 await resp.read()
                 verdict = classify(resp.status)
-                return verdict, f"HTTP {resp.status}", _retry_after(resp.headers)
+                wait = parse_retry_after(resp.headers.get("Retry-After"))
+                return verdict, f"HTTP {resp.status}", wait
         except TimeoutError:
             return "retry", "timeout", None
         except aiohttp.ClientError as exc:

@@ -1,55 +1,77 @@
-"""Attach logging, metrics, tracing and alerting to an App. All of them are event subscribers."""
+"""Logging, metrics, tracing, activity and alerting, built as bus subscribers.
+
+`build_observability` is called by the composition root (`sidecar.app.build`); it knows the bus,
+the config and what it reads (the limiter's queue), never the App. What must be started and
+stopped comes back as `services`.
+"""
 
 from __future__ import annotations
 
+import os
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sidecar.alerting import Alerting
-from sidecar.clock import SystemClock
+from sidecar.clock import Clock
+from sidecar.config import Config
+from sidecar.events import EventBus
+from sidecar.lifecycle import Service
 from sidecar.observability.activity import Activity
 from sidecar.observability.logging import EventLogger, configure_logging
 from sidecar.observability.metrics import Metrics
 from sidecar.observability.tracing import Tracing
 
-if TYPE_CHECKING:
-    from sidecar.app import App
+
+@dataclass(frozen=True, slots=True)
+class Observability:
+    metrics: Metrics
+    tracing: Tracing
+    alerting: Alerting
+    activity: Activity
+    logger: EventLogger
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        return (self.alerting, _Stopping(self.tracing.shutdown))
+
+    def status_extras(self) -> dict[str, Any]:
+        """What /api/status shows beside the GetStatus answer."""
+        return {"alerts": self.alerting.recent(), "activity": self.activity.snapshot()}
 
 
-def install_observability(app: App, *, configure_logs: bool = True) -> None:
-    config = app.config
+def build_observability(config: Config, bus: EventBus, clock: Clock, *, breakers: list[str],
+                        queue_length: Callable[[], tuple[int, int]]) -> Observability:
+    metrics = Metrics(bus, breakers=breakers, rate_per_s=config.rate_limit.rate_per_s)
+    metrics.set_queue_length(queue_length)
+    tracing = Tracing(config.telemetry, bus, upstream_url=config.oanda.base_url)
+    alerting = Alerting(config.alerts, config.secrets, bus, clock, source=_source(),
+                        on_result=metrics.alert_sent)
+    return Observability(metrics, tracing, alerting, Activity(bus, clock), EventLogger(bus))
+
+
+def configure_process_logging(config: Config) -> None:
+    """The process-wide log handler (JSON or console), with every secret masked. Called once by
+    the commands that run a sidecar (`serve`, `demo`), not by tests that build several."""
     secrets = [s.get_secret_value() for s in (
         config.secrets.oanda_token, config.secrets.control_token,
         config.secrets.pagerduty_routing_key, config.secrets.slack_webhook_url) if s is not None]
-    if configure_logs:
-        configure_logging(config.logging, secrets)
-    EventLogger(app.bus)
-    metrics = Metrics(app.bus, breakers=[s.name for s in app.parts.breakers.snapshots()],
-                      rate_per_s=config.rate_limit.rate_per_s)
-    limiter = app.parts.limiter
-    metrics.set_queue_length(lambda: _queue(limiter))
-    app.admin.set_metrics(metrics.render)
-    tracing = Tracing(config.telemetry, app.bus, upstream_url=config.oanda.base_url)
-    app.parts.extras["tracing"] = tracing
-    alerting = Alerting(config.alerts, config.secrets, app.bus, SystemClock(),
-                        source=_source(), on_result=metrics.alert_sent)
-    app.parts.extras["alerting"] = alerting
-    app.parts.extras["metrics"] = metrics
-    app.on_start.append(alerting.start)
-    app.on_stop.append(alerting.stop)
-    app.on_stop.append(tracing.shutdown)
-    app.admin.add_extra_status(lambda: {"alerts": alerting.recent()})
-    activity = Activity(app.bus, app.clock)
-    app.parts.extras["activity"] = activity
-    app.admin.add_extra_status(lambda: {"activity": activity.snapshot()})
+    configure_logging(config.logging, secrets)
 
 
-def _queue(limiter: object) -> tuple[int, int]:
-    snap = limiter.snapshot()  # type: ignore[attr-defined]
-    return snap.queued_normal, snap.queued_critical
+class _Stopping:
+    """A service that only has something to do at stop."""
+
+    def __init__(self, stop: Callable[[], Any]) -> None:
+        self._stop = stop
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self._stop()
 
 
 def _source() -> str:
-    import os
-
     return os.environ.get("POD_NAME") or socket.gethostname()

@@ -48,6 +48,7 @@ from sidecar.events import (
 )
 from sidecar.observability.logging import throttle_export_warnings
 from sidecar.observability.redact import Redactor
+from sidecar.vocabulary import BreakerState, Outcome, classify
 
 _log = logging.getLogger("sidecar.tracing")
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -60,7 +61,7 @@ _SHUTDOWN_BUDGET_S = 2.0
 _SERVER_ERROR_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
                                  grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INTERNAL,
                                  grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS})
-_OK_OUTCOMES = frozenset({"ok", "http_4xx"})
+_OK_OUTCOMES = frozenset({Outcome.OK, Outcome.HTTP_4XX})
 _NOOP_SPAN: AbstractContextManager[Span] = nullcontext(INVALID_SPAN)
 _SCRUB = Redactor()  # error texts may quote a path: mask account IDs, as the logs do
 
@@ -129,8 +130,9 @@ class Tracing:
         self._unsubscribe = [bus.subscribe(kind, handler) for kind, handler in subscriptions]
 
     def execute_span(self, metadata: Sequence[tuple[str, str | bytes]] | None, method: str,
-                     path_template: str) -> AbstractContextManager[Span]:
-        """The SERVER span of one Execute, current while the context is open."""
+                     path_template: str | None = None) -> AbstractContextManager[Span]:
+        """The SERVER span of one Execute, current while the context is open. The path's
+        template is known once the validator has resolved it: ExecuteFinished names the span."""
         if not self.enabled:
             return _NOOP_SPAN
         return _ExecuteSpan(self._tracer, _extract(metadata), method, path_template)
@@ -174,7 +176,7 @@ class Tracing:
         if e.attempt > 1:  # semconv: only on resends
             attrs["http.request.resend_count"] = e.attempt - 1
         error_type = e.error_type
-        if error_type is None and e.status is not None and (e.status >= 500 or e.status == 429):
+        if error_type is None and e.status is not None and classify(e.status).is_transient:
             error_type = str(e.status)
         if error_type is not None:
             attrs["error.type"] = error_type
@@ -195,7 +197,9 @@ class Tracing:
         if not span.is_recording():
             return
         # Each attribute costs the SDK a few µs: set only what says something.
-        span.set_attributes({"oanda.outcome": e.outcome, "oanda.attempts": e.attempts})
+        span.update_name(f"Execute {e.method} {e.endpoint}")
+        span.set_attributes({"oanda.outcome": e.outcome, "oanda.attempts": e.attempts,
+                             "url.template": e.endpoint})
         if e.from_cache:
             span.set_attribute("oanda.from_cache", True)
         if e.status is not None:
@@ -205,7 +209,7 @@ class Tracing:
         if e.outcome not in _OK_OUTCOMES:
             # An error raised through the span refines this (reason, gRPC code) in __exit__.
             span.set_attribute("error.type", e.outcome)
-        if e.outcome == "http_5xx":
+        if e.outcome == Outcome.HTTP_5XX:
             span.set_status(Status(StatusCode.ERROR, f"upstream answered {e.status}"))
 
     def _event(self, name: str, at: float, attrs: dict[str, Any]) -> None:
@@ -233,8 +237,9 @@ class Tracing:
             "consecutive_failures": e.consecutive_failures})
 
     def _on_breaker_rejected(self, e: BreakerRejected) -> None:
-        self._event("breaker.rejected", e.at, {"breaker": e.breaker, "breaker.state": "open",
-                                               "retry_after_ms": e.retry_after_s * 1000.0})
+        self._event("breaker.rejected", e.at, {
+            "breaker": e.breaker, "breaker.state": BreakerState.OPEN,
+            "retry_after_ms": e.retry_after_s * 1000.0})
 
     def _on_degradation(self, e: DegradationChanged) -> None:
         self._event("degradation.change", e.at, {"from": e.from_level, "to": e.to_level,
@@ -260,12 +265,13 @@ class _ExecuteSpan(AbstractContextManager[Span]):
     __slots__ = ("_attrs", "_ctx", "_name", "_span", "_token", "_tracer")
 
     def __init__(self, tracer: trace.Tracer, ctx: otel_context.Context | None, method: str,
-                 template: str) -> None:
+                 template: str | None) -> None:
         self._tracer, self._ctx = tracer, ctx
-        self._name = f"Execute {method} {template}"
+        self._name = f"Execute {method} {template}" if template else f"Execute {method}"
         self._attrs = {"rpc.system": "grpc", "rpc.service": "oanda.sidecar.v1.ProxyService",
-                       "rpc.method": "Execute", "http.request.method": method,
-                       "url.template": template}
+                       "rpc.method": "Execute", "http.request.method": method}
+        if template:
+            self._attrs["url.template"] = template
 
     def __enter__(self) -> Span:
         self._span = self._tracer.start_span(self._name, context=self._ctx,

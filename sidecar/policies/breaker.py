@@ -34,21 +34,13 @@ from sidecar.pipeline import Call, Handler, Response
 from sidecar.policies.breaker_state import (
     OVERRIDE_STATES,
     OVERRIDES,
-    REASON_EARLY_PROBE,
-    REASON_OVERRIDE_CLEARED,
-    REASON_PROBE_FAILED,
-    REASON_PROBE_OK,
-    REASON_RECOVERY,
-    REASON_RESET,
-    REASON_THRESHOLD,
     BreakerSnapshot,
-    BreakerState,
     IllegalTransition,
     Permit,
     check_transition,
     override_reason,
 )
-from sidecar.upstream.health import is_failure_status
+from sidecar.vocabulary import BreakerState, Override, TransitionReason, classify
 
 __all__ = [
     "BreakerPolicy",
@@ -67,7 +59,6 @@ _FORCED_OPEN = BreakerState.FORCED_OPEN
 _DISABLED = BreakerState.DISABLED
 
 _PROBE_BUSY_RETRY_S = 1.0
-# Statuses below 500 that still mean "OANDA is not serving us": throttled, token revoked, blocked.
 
 
 class CircuitBreaker:
@@ -129,7 +120,8 @@ class CircuitBreaker:
             wait = self._opened_mono + self._recovery_s - self._clock.monotonic()
             if wait > 0 and not early_probe:
                 raise self._reject(endpoint, wait)
-            self._transition(_HALF_OPEN, REASON_RECOVERY if wait <= 0 else REASON_EARLY_PROBE)
+            self._transition(_HALF_OPEN, TransitionReason.RECOVERY_TIMEOUT if wait <= 0
+                             else TransitionReason.RISK_REDUCING_CALL)
         elif state is _FORCED_OPEN:
             raise self._reject(endpoint, self._recovery_s)
         if self._probes >= self._max_probes:
@@ -145,7 +137,7 @@ class CircuitBreaker:
         if state is _CLOSED:
             self._consecutive = 0
         elif state is _HALF_OPEN:
-            self._transition(_CLOSED, REASON_PROBE_OK)
+            self._transition(_CLOSED, TransitionReason.PROBE_SUCCEEDED)
 
     def on_failure(self, permit: Permit, error: str) -> None:
         self._total_failures += 1
@@ -156,11 +148,11 @@ class CircuitBreaker:
             self._consecutive += 1
             self._last_error = error
             if self._consecutive >= self._threshold:
-                self._transition(_OPEN, REASON_THRESHOLD)
+                self._transition(_OPEN, TransitionReason.FAILURE_THRESHOLD)
         elif state is _HALF_OPEN:
             self._consecutive += 1
             self._last_error = error
-            self._transition(_OPEN, REASON_PROBE_FAILED)
+            self._transition(_OPEN, TransitionReason.PROBE_FAILED)
 
     def on_ignored(self, permit: Permit) -> None:
         """Neither success nor failure (nothing was sent, or the caller went away)."""
@@ -174,18 +166,18 @@ class CircuitBreaker:
             self._consecutive = 0
             self._last_error = None
             return
-        self._transition(_CLOSED, REASON_RESET)
+        self._transition(_CLOSED, TransitionReason.MANUAL_RESET)
 
     def set_override(self, override: str) -> None:
         """Apply an operator override: "none", "forced_open" or "disabled" (else InvalidRequest)."""
         try:
-            target = OVERRIDES[override.lower()]
-        except KeyError:
+            target = OVERRIDES[Override(override.lower())]
+        except (KeyError, ValueError):
             raise InvalidRequest(f"unknown breaker override {override!r}",
                                  field="override") from None
         if target is None:
             if self._state in OVERRIDE_STATES:
-                self._transition(_CLOSED, REASON_OVERRIDE_CLEARED)
+                self._transition(_CLOSED, TransitionReason.OVERRIDE_CLEARED)
         elif self._state is not target:
             self._transition(target, override_reason(target))
 
@@ -210,7 +202,7 @@ class CircuitBreaker:
         return CircuitOpen(f"circuit breaker {self.name!r} is {self._state.value}",
                            retry_after_s=retry_after_s)
 
-    def _transition(self, to: BreakerState, reason: str) -> None:
+    def _transition(self, to: BreakerState, reason: TransitionReason) -> None:
         frm = self._state
         check_transition(self.name, frm, to)
         failures, last_error = self._consecutive, self._last_error
@@ -231,7 +223,7 @@ class CircuitBreaker:
                 self._opened_wall = None
         # State first, then publish: a subscriber that asks for a snapshot sees the new state.
         self._bus.publish(BreakerTransition(
-            at=wall, breaker=self.name, from_state=frm.value, to_state=to.value, reason=reason,
+            at=wall, breaker=self.name, from_state=frm, to_state=to, reason=reason,
             consecutive_failures=failures, last_error=last_error,
         ))
 
@@ -257,7 +249,7 @@ class BreakerRegistry:
     def set_override(self, name: str | None, override: str) -> None:
         """Override one breaker, or all of them when `name` is None or empty."""
         breakers = self._select(name)
-        if override.lower() not in OVERRIDES:  # refuse before touching any of them
+        if override.lower() not in tuple(Override):  # refuse before touching any of them
             raise InvalidRequest(f"unknown breaker override {override!r}", field="override")
         for breaker in breakers:
             breaker.set_override(override)
@@ -291,7 +283,7 @@ class BreakerPolicy:
             breaker.on_ignored(permit)
             raise
         status = response.status
-        if is_failure_status(status):
+        if classify(status).is_failure:
             breaker.on_failure(permit, f"http_{status}")
         else:
             breaker.on_success(permit)

@@ -1,4 +1,6 @@
-"""Circuit breaker vocabulary: states, the table of legal transitions, overrides, the snapshot.
+"""Circuit breaker rules: the table of legal transitions, overrides, the snapshot.
+
+The names (states, overrides, reasons) are in `sidecar.vocabulary`.
 
 The machine itself lives in `sidecar.policies.breaker`. Every state change goes through the
 `TRANSITIONS` table; anything outside it is a bug in the breaker and raises `IllegalTransition`.
@@ -6,17 +8,9 @@ The machine itself lives in `sidecar.policies.breaker`. Every state change goes 
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
-
-class BreakerState(enum.Enum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-    FORCED_OPEN = "forced_open"
-    DISABLED = "disabled"
-
+from sidecar.vocabulary import BreakerState, Override, TransitionReason
 
 _S = BreakerState
 
@@ -33,26 +27,18 @@ TRANSITIONS: dict[BreakerState, frozenset[BreakerState]] = {
 
 OVERRIDE_STATES = frozenset({_S.FORCED_OPEN, _S.DISABLED})
 
-# Override names as the Control API spells them (lower case), mapped to the state they force.
-OVERRIDE_NONE = "none"
-OVERRIDES: dict[str, BreakerState | None] = {
-    OVERRIDE_NONE: None,
-    "forced_open": _S.FORCED_OPEN,
-    "disabled": _S.DISABLED,
+# Each override and the state it forces (NONE: leave the override, back to CLOSED).
+OVERRIDES: dict[Override, BreakerState | None] = {
+    Override.NONE: None,
+    Override.FORCED_OPEN: _S.FORCED_OPEN,
+    Override.DISABLED: _S.DISABLED,
 }
-
-# Transition reasons, as published in BreakerTransition.reason.
-REASON_THRESHOLD = "failure_threshold"
-REASON_RECOVERY = "recovery_timeout"
-REASON_EARLY_PROBE = "risk_reducing_call"
-REASON_PROBE_OK = "probe_succeeded"
-REASON_PROBE_FAILED = "probe_failed"
-REASON_RESET = "manual_reset"
-REASON_OVERRIDE_CLEARED = "override_cleared"
+_OVERRIDE_REASONS = {_S.FORCED_OPEN: TransitionReason.OVERRIDE_FORCED_OPEN,
+                     _S.DISABLED: TransitionReason.OVERRIDE_DISABLED}
 
 
-def override_reason(state: BreakerState) -> str:
-    return f"override_{state.value}"
+def override_reason(state: BreakerState) -> TransitionReason:
+    return _OVERRIDE_REASONS[state]
 
 
 # A permit is the breaker's generation number when it was granted. Every transition and every

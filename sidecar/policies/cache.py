@@ -19,14 +19,16 @@ import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 from sidecar.clock import Clock
 from sidecar.config import DegradationConfig
+from sidecar.degradation.controller import LevelView
 from sidecar.errors import CircuitOpen, UpstreamError
 from sidecar.events import CacheFailed, CacheServed, EventBus
 from sidecar.pipeline import Call, Handler, Response
+from sidecar.vocabulary import Level, classify
 
 NAMESPACE = "oanda-sidecar:v1"
 # Reference data changes rarely; everything else defaults to `cache_default_ttl_s`.
@@ -35,12 +37,6 @@ BUILTIN_TTLS = {"/v3/accounts/{accountID}/instruments": 3600.0}
 _FALLBACK_ERRORS = (UpstreamError, CircuitOpen)
 _FAILURE_PAUSE_S = 1.0  # after a backend failure, skip it this long (no request waits on it)
 _MAX_PENDING_WRITES = 256
-
-
-class LevelView(Protocol):
-    """What the policy needs of the degradation controller: the current level."""
-
-    level: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,23 +216,23 @@ class CacheFallbackPolicy:
             return await next(call)
         key = self.key_for(call)
         looked = False
-        if self._levels.level != "none":  # degraded: spare OANDA, answer fresh entries first
+        if self._levels.level != Level.NONE:  # degraded: spare OANDA, answer fresh entries first
             looked = True
             hit = await self._fresh(key, ttl)
             if hit is not None:
                 return self._serve(call, hit, 0)
         try:
             response = await next(call)
-        except _FALLBACK_ERRORS:
+        except _FALLBACK_ERRORS as error:
             hit = None if looked else await self._fresh(key, ttl)
             if hit is None:
                 raise
-            return self._serve(call, hit, call.attempt)
+            return self._serve(call, hit, error.attempts)
         status = response.status
         if 200 <= status < 300:
             await self._cache.put(key, CachedResponse(
                 status, response.body, response.headers, self._clock.wall()), ttl)
-        elif (status >= 500 or status == 429) and not looked:
+        elif classify(status).is_transient and not looked:
             hit = await self._fresh(key, ttl)
             if hit is not None:
                 return self._serve(call, hit, response.attempts)

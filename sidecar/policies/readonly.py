@@ -11,22 +11,14 @@ Every answer leaving the gate carries the level at the moment it was answered.
 
 from __future__ import annotations
 
-from typing import Protocol
+import dataclasses
 
+from sidecar.degradation.controller import LevelView
 from sidecar.errors import ReadOnly
 from sidecar.pipeline import Call, Handler, Response
+from sidecar.vocabulary import Level
 
-READ_ONLY = "read_only"
-
-
-class LevelView(Protocol):
-    """What the gate needs of the degradation controller."""
-
-    level: str
-
-    @property
-    def reason(self) -> str: ...
-
+READ_ONLY = Level.READ_ONLY
 
 class ReadOnlyGate:
     __slots__ = ("_levels",)
@@ -41,5 +33,7 @@ class ReadOnlyGate:
                            f"READ_ONLY ({levels.reason or 'no reason given'}); closing "
                            "positions and trades and cancelling orders are still attempted")
         response = await next(call)
-        response.degradation = levels.level
+        level = levels.level
+        if response.degradation != level:  # stamped with the level it is answered at
+            response = dataclasses.replace(response, degradation=level)
         return response

@@ -9,26 +9,27 @@ their CircuitOpen and RateLimited are final here, so an open breaker stops retry
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
 from dataclasses import dataclass
 
+from sidecar.backoff import backoff_delay
 from sidecar.clock import Clock
 from sidecar.config import RetryConfig
 from sidecar.errors import OutcomeUnknown, SidecarError, UpstreamError
 from sidecar.events import EventBus, RetryGivenUp, RetryScheduled
 from sidecar.pipeline import Call, Handler, Response
-from sidecar.policies.backoff import backoff_delay
 from sidecar.policies.retry_budget import RetryBudget
+from sidecar.vocabulary import GiveUpReason, classify
 
-# Give-up reasons (RetryGivenUp.reason, GiveUp.reason).
-EXHAUSTED = "exhausted"
-BUDGET = "budget"
-DEADLINE = "deadline"
-UNSAFE_WRITE = "unsafe_write"
-NOT_RETRYABLE = "not_retryable"
-RETRY_AFTER = "retry_after"  # OANDA asked for a longer wait than max_delay_s
+EXHAUSTED = GiveUpReason.EXHAUSTED
+BUDGET = GiveUpReason.BUDGET
+DEADLINE = GiveUpReason.DEADLINE
+UNSAFE_WRITE = GiveUpReason.UNSAFE_WRITE
+NOT_RETRYABLE = GiveUpReason.NOT_RETRYABLE
+RETRY_AFTER = GiveUpReason.RETRY_AFTER
 
 # A retry is worth it only if an attempt still fits before the deadline after the wait.
 MIN_ATTEMPT_S = 0.1
@@ -49,7 +50,7 @@ class Retry:
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
-    reason: str
+    reason: GiveUpReason
 
 
 Decision = Retry | GiveUp
@@ -120,7 +121,8 @@ def _delay(outcome: Outcome, why: str, attempt: int, config: RetryConfig,
 
 
 def _is_failure(outcome: Outcome) -> bool:
-    return not isinstance(outcome, Response) or outcome.status == 429 or outcome.status >= 500
+    status = outcome.status if isinstance(outcome, Response) else None
+    return classify(status).is_transient
 
 
 def _unknown_outcome(call: Call, error: UpstreamError, attempts: int) -> OutcomeUnknown:
@@ -131,6 +133,13 @@ def _unknown_outcome(call: Call, error: UpstreamError, attempts: int) -> Outcome
         "/v3/accounts/{accountID}/orders/@<clientID> or trades/@<clientID>) and in GET "
         "/v3/accounts/{accountID}/transactions/sinceid?id=<last known transaction ID>; resend "
         "with the same client id only if it is absent.")
+
+
+def _numbered(response: Response, attempts: int) -> Response:
+    """The answer, saying how many attempts it took (a copy only when that differs)."""
+    if response.attempts == attempts:
+        return response
+    return dataclasses.replace(response, attempts=attempts)
 
 
 class RetryPolicy:
@@ -152,15 +161,13 @@ class RetryPolicy:
         self._budget.record_request()
         attempt = 1
         while True:
-            call.attempt = attempt
             try:
                 response = await next(call)
             except Exception as exc:
                 outcome: Outcome = exc
             else:
                 if response.status < 400:  # the common case: no decision to make
-                    response.attempts = attempt
-                    return response
+                    return _numbered(response, attempt)
                 outcome = response
             decision = decide(call, outcome, attempt, self._config, self._rng,
                               self._clock.monotonic())
@@ -173,19 +180,20 @@ class RetryPolicy:
                                              decision.delay_s, decision.reason))
             await self._clock.sleep(decision.delay_s)
             attempt += 1
+            call = dataclasses.replace(call, attempt=attempt)  # each resend its own record
 
-    def _give_up(self, call: Call, outcome: Outcome, attempts: int, reason: str) -> Response:
+    def _give_up(self, call: Call, outcome: Outcome, attempts: int,
+                 reason: GiveUpReason) -> Response:
         """Return the last answer or raise the last error (OutcomeUnknown for a sent write)."""
         if attempts > 1 or _is_failure(outcome):
             self._bus.publish(RetryGivenUp(self._clock.wall(), call.method,
                                            call.endpoint.template, attempts, reason))
         if isinstance(outcome, Response):
+            return _numbered(outcome, attempts)
+        if isinstance(outcome, UpstreamError) and reason == UNSAFE_WRITE:
+            unknown = _unknown_outcome(call, outcome, attempts)
+            unknown.attempts = attempts
+            raise unknown from outcome
+        if isinstance(outcome, SidecarError):
             outcome.attempts = attempts
-            return outcome
-        if isinstance(outcome, UpstreamError):
-            if reason == UNSAFE_WRITE:
-                raise _unknown_outcome(call, outcome, attempts) from outcome
-            if attempts > 1:
-                outcome.message = f"{outcome.message} (after {attempts} attempts)"
-                outcome.args = (outcome.message,)
         raise outcome

@@ -12,8 +12,10 @@ import sidecar
 from sidecar._gen.oanda.sidecar.v1 import control_pb2 as cpb
 from sidecar._gen.oanda.sidecar.v1 import control_pb2_grpc
 from sidecar.clock import Clock
-from sidecar.errors import InvalidRequest, NotFound, SidecarError
+from sidecar.degradation import DegradationController
+from sidecar.errors import InvalidRequest, NotFound
 from sidecar.events import BreakerTransition, ControlAction, DegradationChanged, Event, EventBus
+from sidecar.policies.breaker import BreakerRegistry
 from sidecar.server.convert import (
     PB_TO_LEVEL,
     PB_TO_OVERRIDE,
@@ -28,8 +30,11 @@ _WATCH_BACKLOG = 256  # changes kept for a slow watcher; older ones are dropped
 
 
 class ControlServicer(control_pb2_grpc.ControlServiceServicer):
-    def __init__(self, board: StatusBoard, bus: EventBus, clock: Clock) -> None:
+    def __init__(self, board: StatusBoard, breakers: BreakerRegistry,
+                 degradation: DegradationController, bus: EventBus, clock: Clock) -> None:
         self._board = board
+        self._breakers = breakers
+        self._degradation = degradation
         self._bus = bus
         self._clock = clock
 
@@ -64,16 +69,11 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
             for undo in unsubscribe:
                 undo()
 
-    def _breakers(self) -> Any:
-        if self._board.breakers is None:
-            raise SidecarError("no circuit breakers are configured")
-        return self._board.breakers
-
     def _breaker_list(self) -> list[cpb.BreakerStatus]:
-        return [breaker_status(s) for s in self._breakers().snapshots()]
+        return [breaker_status(s) for s in self._breakers.snapshots()]
 
     def _check_name(self, name: str) -> None:
-        known = [s.name for s in self._breakers().snapshots()]
+        known = [s.name for s in self._breakers.snapshots()]
         if name not in known:
             raise NotFound(f"no breaker named {name!r} (known: {', '.join(known)})")
 
@@ -82,7 +82,7 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
         if request.name:
             self._check_name(request.name)
         before = self._states()
-        self._breakers().reset(request.name or None)
+        self._breakers.reset(request.name or None)
         self._audit(context, f"reset_breaker {request.name or '*'}", before, self._states())
         return cpb.ResetBreakerResponse(breakers=self._breaker_list())
 
@@ -94,15 +94,10 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
                                  "_DISABLED", field="override")
         self._check_name(request.name)
         before = self._states()
-        self._breakers().set_override(request.name, override)
+        self._breakers.set_override(request.name, override)
         self._audit(context, f"set_breaker_override {request.name} {override}", before,
                     self._states())
         return cpb.SetBreakerOverrideResponse(breakers=self._breaker_list())
-
-    def _degradation(self) -> Any:
-        if self._board.degradation is None:
-            raise SidecarError("degradation is not configured")
-        return self._board.degradation
 
     async def GetDegradation(self, request: cpb.GetDegradationRequest,
                              context: Context) -> cpb.GetDegradationResponse:
@@ -114,7 +109,7 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
         if level is None:
             raise InvalidRequest("level must be DEGRADATION_LEVEL_NONE, _CACHED_DATA, "
                                  "_READ_ONLY or _AUTOMATIC", field="level")
-        controller = self._degradation()
+        controller = self._degradation
         before = _readable(controller.snapshot())
         controller.set_manual(level, request.reason or f"set by operator ({context.peer()})")
         snap = controller.snapshot()
@@ -122,8 +117,7 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
         return cpb.SetDegradationResponse(**degradation_fields(snap))
 
     def _states(self) -> dict[str, Any]:
-        return {s.name: str(getattr(s.state, "value", s.state))
-                for s in self._breakers().snapshots()}
+        return {s.name: str(s.state) for s in self._breakers.snapshots()}
 
     def _audit(self, context: Context, action: str, before: dict[str, Any],
                after: dict[str, Any]) -> None:

@@ -9,42 +9,50 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sidecar._gen.oanda.sidecar.v1 import control_pb2 as cpb
 from sidecar._gen.oanda.sidecar.v1 import proxy_pb2 as ppb
 from sidecar.errors import InvalidRequest
-from sidecar.pipeline import Response
+from sidecar.pipeline import Call, Response
 from sidecar.status import StatusSnapshot
+from sidecar.vocabulary import AUTOMATIC, BreakerState, Level, Override, UpstreamHealth
 
 LEVEL_TO_PB = {
-    "none": ppb.DEGRADATION_LEVEL_NONE,
-    "cached_data": ppb.DEGRADATION_LEVEL_CACHED_DATA,
-    "read_only": ppb.DEGRADATION_LEVEL_READ_ONLY,
+    Level.NONE: ppb.DEGRADATION_LEVEL_NONE,
+    Level.CACHED_DATA: ppb.DEGRADATION_LEVEL_CACHED_DATA,
+    Level.READ_ONLY: ppb.DEGRADATION_LEVEL_READ_ONLY,
 }
-PB_TO_LEVEL = {v: k for k, v in LEVEL_TO_PB.items()}
-PB_TO_LEVEL[ppb.DEGRADATION_LEVEL_AUTOMATIC] = "automatic"
+PB_TO_LEVEL: dict[int, str] = {v: k for k, v in LEVEL_TO_PB.items()}
+PB_TO_LEVEL[ppb.DEGRADATION_LEVEL_AUTOMATIC] = AUTOMATIC
 BREAKER_STATE_TO_PB = {
-    "closed": cpb.BREAKER_STATE_CLOSED,
-    "open": cpb.BREAKER_STATE_OPEN,
-    "half_open": cpb.BREAKER_STATE_HALF_OPEN,
-    "forced_open": cpb.BREAKER_STATE_FORCED_OPEN,
-    "disabled": cpb.BREAKER_STATE_DISABLED,
+    BreakerState.CLOSED: cpb.BREAKER_STATE_CLOSED,
+    BreakerState.OPEN: cpb.BREAKER_STATE_OPEN,
+    BreakerState.HALF_OPEN: cpb.BREAKER_STATE_HALF_OPEN,
+    BreakerState.FORCED_OPEN: cpb.BREAKER_STATE_FORCED_OPEN,
+    BreakerState.DISABLED: cpb.BREAKER_STATE_DISABLED,
 }
 PB_TO_OVERRIDE = {
-    cpb.BREAKER_OVERRIDE_NONE: "none",
-    cpb.BREAKER_OVERRIDE_FORCED_OPEN: "forced_open",
-    cpb.BREAKER_OVERRIDE_DISABLED: "disabled",
+    cpb.BREAKER_OVERRIDE_NONE: Override.NONE,
+    cpb.BREAKER_OVERRIDE_FORCED_OPEN: Override.FORCED_OPEN,
+    cpb.BREAKER_OVERRIDE_DISABLED: Override.DISABLED,
 }
 HEALTH_TO_PB = {
-    "healthy": cpb.UPSTREAM_HEALTH_HEALTHY,
-    "degraded": cpb.UPSTREAM_HEALTH_DEGRADED,
-    "down": cpb.UPSTREAM_HEALTH_DOWN,
+    UpstreamHealth.HEALTHY: cpb.UPSTREAM_HEALTH_HEALTHY,
+    UpstreamHealth.DEGRADED: cpb.UPSTREAM_HEALTH_DEGRADED,
+    UpstreamHealth.DOWN: cpb.UPSTREAM_HEALTH_DOWN,
 }
 CRITICAL = ppb.PRIORITY_CRITICAL
 _PRIORITIES = frozenset({ppb.PRIORITY_UNSPECIFIED, ppb.PRIORITY_NORMAL, ppb.PRIORITY_CRITICAL})
 
 
-def check_priority(priority: int) -> bool:
-    """True for the critical lane; refuses values the enum does not define."""
-    if priority not in _PRIORITIES:
-        raise InvalidRequest(f"priority {priority} is not a Priority value", field="priority")
-    return priority == CRITICAL
+def call_from_request(request: ppb.ExecuteRequest, call: Call) -> None:
+    """Fill in `call` from what the caller sent (method, path and deadline are already set).
+    Only the enum check happens here; every other rule is the validator's."""
+    if request.priority not in _PRIORITIES:
+        raise InvalidRequest(f"priority {request.priority} is not a Priority value",
+                             field="priority")
+    call.prioritised = request.priority == CRITICAL
+    call.body = request.body
+    if request.query:
+        call.query = dict(request.query)
+    if request.headers:
+        call.headers = dict(request.headers)
 
 
 def execute_response(response: Response) -> ppb.ExecuteResponse:
@@ -52,7 +60,7 @@ def execute_response(response: Response) -> ppb.ExecuteResponse:
         status=response.status, body=response.body, headers=response.headers,
         attempts=response.attempts, from_cache=response.from_cache,
         cache_age_ms=response.cache_age_ms,
-        degradation=LEVEL_TO_PB.get(response.degradation, ppb.DEGRADATION_LEVEL_NONE))
+        degradation=LEVEL_TO_PB[response.degradation])
 
 
 def timestamp(wall: float | None) -> Timestamp | None:
@@ -65,7 +73,7 @@ def timestamp(wall: float | None) -> Timestamp | None:
 
 def breaker_status(snap: Any) -> cpb.BreakerStatus:
     return cpb.BreakerStatus(
-        name=snap.name, state=BREAKER_STATE_TO_PB[_state_name(snap.state)],
+        name=snap.name, state=BREAKER_STATE_TO_PB[snap.state],
         consecutive_failures=snap.consecutive_failures, opened_at=timestamp(snap.opened_at),
         next_probe_in_ms=int((snap.next_probe_in_s or 0.0) * 1000),
         state_since=timestamp(snap.state_since), failure_threshold=snap.failure_threshold,
@@ -74,14 +82,10 @@ def breaker_status(snap: Any) -> cpb.BreakerStatus:
         half_open_in_flight=snap.half_open_in_flight)
 
 
-def _state_name(state: Any) -> str:
-    return str(getattr(state, "value", state))
-
-
 def degradation_fields(snap: Any | None) -> dict[str, Any]:
     if snap is None:
         return {"level": ppb.DEGRADATION_LEVEL_NONE, "reason": "", "manual": False}
-    return {"level": LEVEL_TO_PB[_state_name(snap.level)], "reason": snap.reason,
+    return {"level": LEVEL_TO_PB[snap.level], "reason": snap.reason,
             "since": timestamp(snap.since), "manual": snap.manual}
 
 

@@ -26,14 +26,17 @@ S = TypeVar("S")
 
 def status_details(error: SidecarError) -> bytes:
     """The serialized google.rpc.Status for `grpc-status-details-bin`."""
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN,
-                                       metadata=error.metadata)
+    metadata = error.metadata
+    if error.attempts:
+        metadata = {**metadata, "attempts": str(error.attempts)}
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=metadata)
     details = [_pack(info)]
     if error.retry_after_s is not None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(max(0.0, error.retry_after_s) * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
+    status = status_pb2.Status(code=error.code.value[0], message=error.describe(),
+                               details=details)
     serialized: bytes = status.SerializeToString()
     return serialized
 
@@ -45,7 +48,7 @@ def _pack(message: Any) -> any_pb2.Any:
 
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: SidecarError) -> None:
-    await context.abort(error.code, error.message,
+    await context.abort(error.code, error.describe(),
                         trailing_metadata=(("grpc-status-details-bin", status_details(error)),))
 
 

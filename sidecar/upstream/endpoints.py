@@ -70,17 +70,31 @@ def _compile() -> dict[int, list[tuple[tuple[str | None, ...], Endpoint]]]:
 
 _TABLE = _compile()
 _UNKNOWN = Endpoint(UNKNOWN_TEMPLATE, known=False)
+# What a call carries before the validator has resolved its path.
+UNRESOLVED = _UNKNOWN
+# Paths longer than this are never cached: the cache must not hold what a caller chooses.
+_CACHED_PATH_MAX = 256
 
 
-@lru_cache(maxsize=4096)
 def resolve(path: str) -> Endpoint:
-    """The endpoint a (validated) path belongs to; unknown paths share one template."""
+    """The endpoint a (validated) path belongs to; unknown paths share one template.
+
+    Remembered for short paths only, so the cache is bounded in bytes as well as entries."""
+    if len(path) > _CACHED_PATH_MAX:
+        return _resolve(path)
+    return _resolve_cached(path)
+
+
+def _resolve(path: str) -> Endpoint:
     parts = path.split("/")
     for literals, endpoint in _TABLE.get(len(parts), ()):
         if all(lit is None or lit == part for lit, part in zip(literals, parts, strict=True)):
             if all(part for part in parts[1:]):
                 return endpoint
     return _UNKNOWN
+
+
+_resolve_cached = lru_cache(maxsize=4096)(_resolve)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,7 @@
-"""How OANDA has been answering lately: healthy, degraded or down. A subscriber of attempts."""
+"""How OANDA has been answering lately: healthy, degraded or down. A subscriber of attempts.
+
+A status view only: what counts as a failure is `sidecar.vocabulary.classify`, which the breaker,
+the probe and the degradation controller use too."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from dataclasses import dataclass
 
 from sidecar.clock import Clock
 from sidecar.events import AttemptFinished, EventBus
+from sidecar.vocabulary import UpstreamHealth, classify
 
 WINDOW_S = 60.0
 DEGRADED_ERROR_RATE = 0.1
@@ -16,26 +20,12 @@ DOWN_CONSECUTIVE = 3
 
 @dataclass(frozen=True, slots=True)
 class UpstreamSnapshot:
-    health: str  # "healthy", "degraded", "down"
+    health: UpstreamHealth
     last_success: float | None  # wall seconds
     last_error: float | None
     last_error_message: str
     recent_error_rate: float
     base_url: str
-
-
-_FAILURE_4XX = frozenset({401, 403, 429})
-
-
-def is_failure_status(status: int) -> bool:
-    """An outage sign from OANDA: 5xx, 429, 401/403. Other 4xx are answers (a rejected order),
-    not outages. The breaker, the recovery probe and the health view all use this one rule."""
-    return status >= 500 or status in _FAILURE_4XX
-
-
-def is_upstream_failure(event: AttemptFinished) -> bool:
-    """An attempt that failed: no answer at all, or a failure status."""
-    return event.status is None or is_failure_status(event.status)
 
 
 class UpstreamHealthTracker:
@@ -51,7 +41,7 @@ class UpstreamHealthTracker:
 
     def _on_attempt(self, event: AttemptFinished) -> None:
         now = self._clock.monotonic()
-        failed = is_upstream_failure(event)
+        failed = classify(event.status).is_failure
         self._recent.append((now, failed))
         self._trim(now)
         if failed:
@@ -74,10 +64,10 @@ class UpstreamHealthTracker:
         rate = sum(failed for _, failed in self._recent) / total if total else 0.0
         mostly_failing = total >= 5 and rate >= DOWN_ERROR_RATE
         if self._consecutive_failures >= DOWN_CONSECUTIVE or mostly_failing:
-            health = "down"
+            health = UpstreamHealth.DOWN
         elif rate >= DEGRADED_ERROR_RATE or self._consecutive_failures:
-            health = "degraded"
+            health = UpstreamHealth.DEGRADED
         else:
-            health = "healthy"
+            health = UpstreamHealth.HEALTHY
         return UpstreamSnapshot(health, self._last_success, self._last_error,
                                 self._last_error_message, rate, self._base_url)

@@ -1,19 +1,24 @@
 """The terminal handler: one aiohttp session to OANDA.
 
 This is the one place where aiohttp exceptions become domain errors (`sidecar.errors`). Each
-attempt publishes an `AttemptFinished` event; nothing here retries.
+attempt publishes an `AttemptFinished` event; nothing here retries. The path is sent exactly as
+the validator accepted it (yarl is told it is already encoded, so it never re-normalises it),
+and the attempt's timeout starts when a connection is in hand (`sidecar.upstream.pool`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
 
 import aiohttp
+from yarl import URL
 
+from sidecar.backoff import parse_retry_after
 from sidecar.clock import Clock
 from sidecar.config import OandaConfig
 from sidecar.errors import (
     DeadlineExceeded,
+    RateLimited,
     UpstreamConnectError,
     UpstreamConnectionLost,
     UpstreamError,
@@ -21,31 +26,12 @@ from sidecar.errors import (
 )
 from sidecar.events import AttemptFinished, EventBus
 from sidecar.pipeline import Call, Response
+from sidecar.upstream.pool import CURRENT_ATTEMPT, AttemptTimer, NoConnection, PacedConnector
 
 # Upstream headers handed back to the caller unchanged.
 RETURNED_HEADERS = ("RequestID", "Location", "Link", "Content-Type")
-
-
-class PacedConnector(aiohttp.TCPConnector):
-    """A keep-alive pool that opens at most `rate` new connections per second (OANDA's limit)."""
-
-    def __init__(self, *, rate: float, clock: Clock, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._interval = 1.0 / rate
-        self._burst = max(1.0, rate)
-        self._clock = clock
-        self._next_free = clock.monotonic() - self._burst * self._interval
-        self.opened = 0
-
-    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
-        now = self._clock.monotonic()
-        # A token bucket in its "virtual time" form: the burst is the slack behind `now`.
-        start = max(self._next_free, now - self._burst * self._interval)
-        self._next_free = start + self._interval
-        if start > now:
-            await self._clock.sleep(start - now)
-        self.opened += 1
-        return await super()._create_connection(req, traces, timeout)
+# How long a TCP (and TLS) connect may take, within the attempt.
+CONNECT_TIMEOUT_S = 5.0
 
 
 class AiohttpTransport:
@@ -59,7 +45,9 @@ class AiohttpTransport:
         self._headers = {"User-Agent": "oanda-sidecar"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)
+        # No aiohttp total: the attempt's own timer (AttemptTimer) starts at the connection.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=None,
+                                              sock_connect=CONNECT_TIMEOUT_S)
         self._session: aiohttp.ClientSession | None = None
         self.connector: PacedConnector | None = None
 
@@ -77,45 +65,73 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
 
+    def _headers_for(self, call: Call) -> dict[str, str]:
+        headers = self._headers
+        if call.headers or call.is_write:
+            headers = {**headers, **call.headers}
+            if call.is_write:  # an empty PUT too: never aiohttp's application/octet-stream
+                headers["Content-Type"] = "application/json"
+        return headers
+
+    def _timer(self, call: Call) -> tuple[AttemptTimer, bool]:
+        now = self._clock.monotonic()
+        limit = self._config.request_timeout_s
+        deadline_bound = call.deadline is not None and call.deadline - now < limit
+        if call.deadline is not None and call.deadline <= now:
+            raise DeadlineExceeded("the caller's deadline passed before the attempt")
+        # Waiting for a connection may last as long as an attempt, never past the deadline.
+        bound = min(now + limit, call.deadline) if call.deadline is not None else now + limit
+        loop_end = asyncio.get_running_loop().time() + (bound - now)
+        return AttemptTimer(asyncio.timeout_at(loop_end), bound, limit, call.deadline), \
+            deadline_bound
+
     async def __call__(self, call: Call) -> Response:
         assert self._session is not None, "transport not started"
-        timeout = self._timeout
-        deadline_bound = False
-        if call.deadline is not None:
-            remaining = call.deadline - self._clock.monotonic()
-            if remaining <= 0:
-                raise DeadlineExceeded("the caller's deadline passed before the attempt")
-            if remaining < self._config.request_timeout_s:
-                timeout = aiohttp.ClientTimeout(total=remaining)
-                deadline_bound = True
-        headers = self._headers
-        if call.headers or call.body:
-            headers = {**headers, **call.headers}
-            if call.body:
-                headers["Content-Type"] = "application/json"
+        timer, deadline_bound = self._timer(call)
         started = self._clock.monotonic()
+        token = CURRENT_ATTEMPT.set(timer)
         try:
-            async with self._session.request(
-                call.method, self._base + call.path, params=call.query or None,
-                data=call.body or None, headers=headers, timeout=timeout,
-                allow_redirects=False,
+            async with timer.timeout, self._session.request(
+                call.method, URL(self._base + call.path, encoded=True),
+                params=call.query or None, data=call.body or None,
+                headers=self._headers_for(call), allow_redirects=False,
             ) as resp:
                 body = await resp.read()
                 status = resp.status
                 raw = resp.headers
+        except NoConnection as exc:
+            raise self._not_connected(call, exc) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            error = translate(exc)
-            self._publish(call, started, None, error)
-            if deadline_bound and isinstance(error, UpstreamTimeout) and not call.is_write:
-                # The caller's deadline, not OANDA, ended this read. (A write that timed out
-                # stays an UpstreamTimeout: its outcome is unknown whoever ran out of time.)
-                raise DeadlineExceeded("the caller's deadline passed while waiting for OANDA",
-                                       ) from exc
-            raise error from exc
+            if not timer.connected:  # the wait for a connection ran out: nothing was sent
+                raise self._not_connected(call, exc) from None
+            if not timer.established and isinstance(exc, TimeoutError):
+                exc = aiohttp.ConnectionTimeoutError("connecting to OANDA timed out")
+            raise self._failed(call, started, exc, deadline_bound) from exc
+        finally:
+            CURRENT_ATTEMPT.reset(token)
         returned = {name: raw[name] for name in RETURNED_HEADERS if name in raw}
         self._publish(call, started, status, None, returned.get("RequestID"))
         return Response(status=status, body=body, headers=returned, attempts=call.attempt,
-                         retry_after_s=_retry_after(raw.get("Retry-After")))
+                        retry_after_s=parse_retry_after(raw.get("Retry-After")))
+
+    def _not_connected(self, call: Call, exc: BaseException) -> Exception:
+        """No connection in time: the sidecar's own limit, not OANDA's failure."""
+        if call.deadline is not None and self._clock.monotonic() >= call.deadline:
+            return DeadlineExceeded("the caller's deadline passed while waiting for a "
+                                    "connection to OANDA (nothing was sent)")
+        return RateLimited("no connection to OANDA could be had in time (OANDA allows "
+                           f"{self._config.max_new_connections_per_s:g} new connections/s); "
+                           "nothing was sent", retry_after_s=1.0)
+
+    def _failed(self, call: Call, started: float, exc: BaseException,
+                deadline_bound: bool) -> Exception:
+        error = translate(exc)
+        self._publish(call, started, None, error)
+        if deadline_bound and isinstance(error, UpstreamTimeout) and not call.is_write:
+            # The caller's deadline, not OANDA, ended this read. (A write that timed out
+            # stays an UpstreamTimeout: its outcome is unknown whoever ran out of time.)
+            return DeadlineExceeded("the caller's deadline passed while waiting for OANDA")
+        return error
 
     def _publish(self, call: Call, started: float, status: int | None,
                  error: UpstreamError | None, request_id: str | None = None) -> None:
@@ -138,11 +154,3 @@ def translate(exc: BaseException) -> UpstreamError:
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP-date: OANDA documents none; ignore rather than guess

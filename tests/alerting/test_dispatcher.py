@@ -12,13 +12,20 @@ from hypothesis import strategies as st
 
 from sidecar.alerting.aggregator import Alert
 from sidecar.alerting.conditions import BOTH
-from sidecar.alerting.dispatcher import Dispatcher, backoff_delay
+from sidecar.alerting.dispatcher import Dispatcher
 from sidecar.alerting.pagerduty import PagerDutyChannel
 from sidecar.alerting.slack import SlackChannel
+from sidecar.backoff import backoff_ceiling, honour_retry_after
 from sidecar.clock import FakeClock
 from tests.alerting.receivers import PagerDutyReceiver, SlackReceiver
 
 ROUTING_KEY = "R0UT1NGKEYabcdef0123456789abcdef"
+
+
+def backoff_delay(attempt: int, base: float, cap: float,
+                  retry_after: float | None = None) -> float:
+    """The wait the dispatcher takes between deliveries (no jitter: one sender per receiver)."""
+    return honour_retry_after(backoff_ceiling(attempt, base, cap), retry_after, cap)
 
 
 @settings(max_examples=200)

@@ -104,7 +104,7 @@ def test_the_dashboard_covers_every_contract_metric() -> None:
 
 async def test_every_expression_reads_metrics_and_labels_the_sidecar_exposes(
         sim: Simulator, sidecar_factory: SidecarFactory) -> None:
-    app = await sidecar_factory(observability=True, retry={"max_attempts": 2},
+    app = await sidecar_factory(retry={"max_attempts": 2},
                                 rate_limit={"rate_per_s": 40, "burst": 1})
     await some_traffic(app.grpc_target, sim.url)
     names, labels = await exposed_metrics(app.admin_url)

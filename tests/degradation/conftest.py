@@ -31,12 +31,10 @@ AppFactory = Callable[..., Awaitable[App]]
 
 @pytest.fixture
 def app_factory(sidecar_factory: SidecarFactory) -> AppFactory:  # noqa: F811
-    """The e2e sidecar factory with the control token and observability on by default."""
+    """The e2e sidecar factory with the control token on by default."""
 
-    async def factory(*, control_token: str | None = CONTROL_TOKEN, observability: bool = True,
-                      **sections: Any) -> App:
-        return await sidecar_factory(control_token=control_token, observability=observability,
-                                     **sections)
+    async def factory(*, control_token: str | None = CONTROL_TOKEN, **sections: Any) -> App:
+        return await sidecar_factory(control_token=control_token, **sections)
 
     return factory
 

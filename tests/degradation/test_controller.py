@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 
 from sidecar.clock import FakeClock
 from sidecar.config import DegradationConfig
+from sidecar.degradation import DegradationController
 from sidecar.errors import InvalidRequest
 from sidecar.events import AttemptFinished, BreakerTransition, DegradationChanged, RetryGivenUp
-from sidecar.policies.degradation import LEVELS, DegradationController
+from sidecar.vocabulary import Level
 from tests.conftest import RecordingBus
+
+LEVELS = tuple(Level)
 
 
 def make(clock: FakeClock, bus: RecordingBus, **config: Any) -> DegradationController:

@@ -236,7 +236,7 @@ async def test_ctl_commands_and_exit_codes(app_factory: AppFactory, tmp_path: An
     assert code == 0 and "READ_ONLY (automatic)" in out  # forced open: writes cannot go anyway
     code, out, _ = await ctl("reset")
     assert code == 0 and "CLOSED" in out
-    assert app.parts.extras["degradation"].level == "none"
+    assert app.parts.degradation.level == "none"
     code, _, err = await ctl("reset", "no-such-breaker")
     assert code == 1 and "NOT_FOUND" in err
     code, _, err = await ctl("status", token=False)
@@ -278,4 +278,4 @@ async def test_thirty_percent_errors_after_an_outage_recover_once_and_stay(
     assert 0.2 < error_rate < 0.4 and len(answers) > 200
     assert levels == ["read_only", "none"]
     assert all(a.status == 200 for a in answers)
-    assert app.parts.extras["degradation"].level == "none"
+    assert app.parts.degradation.level == "none"

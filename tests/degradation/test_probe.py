@@ -9,13 +9,13 @@ import pytest
 
 from sidecar.clock import FakeClock
 from sidecar.config import BreakerConfig, DegradationConfig, RateLimitConfig
+from sidecar.degradation.controller import DegradationController
+from sidecar.degradation.probe import RecoveryProbe
 from sidecar.errors import CircuitOpen, UpstreamConnectError
 from sidecar.events import BreakerTransition
 from sidecar.pipeline import Call, Response, compose
 from sidecar.policies.breaker import BreakerPolicy, BreakerRegistry
-from sidecar.policies.degradation import DegradationController
 from sidecar.policies.ratelimit import RateLimiter
-from sidecar.policies.recovery import RecoveryProbe
 from sidecar.upstream.endpoints import resolve
 from tests.conftest import RecordingBus
 

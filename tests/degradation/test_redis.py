@@ -72,7 +72,7 @@ async def test_a_dead_redis_never_fails_a_request(app_factory: AppFactory, sim: 
     stubs = connect(app)
     for _ in range(3):
         assert (await stubs.proxy.Execute(execute_request("GET", "/v3/accounts"))).status == 200
-    await app.parts.extras["cache"].flush()
+    await app.parts.cache.flush()
     assert failures and failures[0].operation == "set"
     assert "127.0.0.1" in failures[0].error or "onnect" in failures[0].error
 
@@ -147,7 +147,7 @@ async def test_a_second_sidecar_process_serves_what_the_first_cached(
 async def test_cache_hit_latency_while_degraded(app_factory: AppFactory, sim: Simulator,
                                                 connect: Callable[[App], Stubs], redis_url: str,
                                                 backend: str) -> None:
-    app = await app_factory(observability=False, degradation={
+    app = await app_factory(degradation={
         "cache_backend": backend, "redis_url": redis_url if backend == "redis" else None})
     stubs, path = connect(app), f"/v3/accounts/{sim.account_id}/summary"
 
@@ -160,8 +160,8 @@ async def test_cache_hit_latency_while_degraded(app_factory: AppFactory, sim: Si
         return sorted(took)
 
     upstream = await timed_reads(50)
-    await app.parts.extras["cache"].flush()
-    app.parts.extras["degradation"].set_manual("cached_data", "latency test")
+    await app.parts.cache.flush()
+    app.parts.degradation.set_manual("cached_data", "latency test")
     arrived = len(sim.requests)
     cached = await timed_reads(200)
     assert len(sim.requests) == arrived  # every read answered from cache

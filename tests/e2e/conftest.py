@@ -65,13 +65,8 @@ SidecarFactory = Callable[..., Awaitable[App]]
 async def sidecar_factory(sim: Simulator) -> AsyncIterator[SidecarFactory]:
     apps: list[App] = []
 
-    async def factory(*, observability: bool = False, control_token: str | None = None,
-                      **sections: Any) -> App:
+    async def factory(*, control_token: str | None = None, **sections: Any) -> App:
         app = App(make_config(sim.url, control_token=control_token, **sections))
-        if observability:
-            from sidecar.observability.setup import install_observability
-
-            install_observability(app, configure_logs=False)
         await app.start()
         apps.append(app)
         return app

@@ -9,7 +9,6 @@ import grpc
 import pytest
 
 from sidecar.app import App
-from sidecar.observability.setup import install_observability
 from sidecar.sim.server import Simulator
 from tests.e2e.conftest import TOKEN, SidecarFactory, Stubs, make_config
 from tests.e2e.helpers import add_fault, execute_request
@@ -25,7 +24,7 @@ async def test_a_503_503_200_call_is_one_server_span_and_three_attempt_spans(
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{receiver.endpoint}")
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
         monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
-        app = await sidecar_factory(observability=True, telemetry={"tracing_enabled": True},
+        app = await sidecar_factory(telemetry={"tracing_enabled": True},
                                     retry={"base_delay_s": 0.01, "max_delay_s": 0.05})
         await add_fault(sim.url, kind="status", status=503, count=2)
         async with grpc.aio.insecure_channel(app.grpc_target) as channel:
@@ -55,7 +54,6 @@ async def test_a_thousand_account_ids_keep_the_metric_label_set_bounded() -> Non
     await sim.start(host="127.0.0.1", port=0)
     app = App(make_config(sim.url, rate_limit={"rate_per_s": 10_000, "burst": 10_000},
                           breaker={"failure_threshold": 1000}))
-    install_observability(app, configure_logs=False)
     await app.start()
     try:
         async with grpc.aio.insecure_channel(app.grpc_target) as channel:

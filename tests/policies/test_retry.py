@@ -162,7 +162,7 @@ async def test_reads_are_retried_on_upstream_errors_then_the_last_one_is_raised(
     script = Script(clock, error("one"), error("two"), error("three"))
     with pytest.raises(error) as info:
         await policy(clock, bus).handle(make_call(), script)
-    assert info.value.message == "three (after 3 attempts)"
+    assert info.value.describe() == "three (after 3 attempts)"
     assert info.value.reason == "UPSTREAM_UNAVAILABLE"
     assert [a for a, _ in script.seen] == [1, 2, 3]
     assert [(e.attempts, e.reason) for e in bus.of(RetryGivenUp)] == [(3, "exhausted")]

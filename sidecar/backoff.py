@@ -1,4 +1,6 @@
-"""Exponential backoff with jitter, as pure functions of the attempt and a random source.
+"""Exponential backoff with jitter, and the Retry-After parse: the one copy for the whole tree.
+
+Retry, alert delivery and stream reconnects all wait with these pure functions.
 
 After attempt n (1-based) fails, the wait is at most `min(cap, base * 2**(n-1))`. Jitter spreads
 the retries of many callers so an outage does not come back as synchronised waves ("Exponential
@@ -42,3 +44,22 @@ def backoff_delay(attempt: int, base: float, cap: float, jitter: str,
     if jitter == "none":
         return ceiling
     raise ValueError(f"jitter must be one of {JITTER_MODES}, got {jitter!r}")
+
+
+def honour_retry_after(delay: float, retry_after_s: float | None, cap: float) -> float:
+    """`delay`, but never shorter than a server-given Retry-After; both capped at `cap`."""
+    if retry_after_s is not None and retry_after_s > delay:
+        delay = retry_after_s
+    return min(cap, max(0.0, delay))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header; None when absent, or an HTTP-date (neither OANDA nor
+    the alert receivers use those: fall back to our own backoff rather than guess)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, seconds) if seconds == seconds else None  # NaN is no wait

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from sidecar.clock import Clock
 from sidecar.config import DegradationConfig
@@ -36,33 +37,40 @@ from sidecar.events import (
     EventBus,
     RetryGivenUp,
 )
-from sidecar.upstream.health import is_upstream_failure
+from sidecar.vocabulary import (
+    AUTOMATIC,
+    LEVEL_RANK,
+    NO_CONNECTION,
+    OPERATOR_CLOSED,
+    READ_FAILED_REASONS,
+    BreakerState,
+    Level,
+    classify,
+)
 
-NONE = "none"
-CACHED_DATA = "cached_data"
-READ_ONLY = "read_only"
-AUTOMATIC = "automatic"
-LEVELS: tuple[str, ...] = (NONE, CACHED_DATA, READ_ONLY)
-_RANK = {level: rank for rank, level in enumerate(LEVELS)}
-
-# RetryGivenUp reasons meaning "the read failed after retries" (not a caller error; an open
-# breaker has its own rule).
-_FAILED_READ_REASONS = frozenset({"exhausted", "budget", "retry_after", "deadline"})
+NONE, CACHED_DATA, READ_ONLY = Level.NONE, Level.CACHED_DATA, Level.READ_ONLY
 _FAILED_READ_SHARE = 0.5
-_CONNECTION_ERRORS = frozenset({"connect_error", "connection_lost"})
-_BREAKER_OPEN_STATES = frozenset({"open", "forced_open"})
-_OPERATOR_CLOSED = frozenset({"manual_reset", "override_cleared"})  # BreakerTransition.reason
+_BREAKER_OPEN_STATES = frozenset({BreakerState.OPEN, BreakerState.FORCED_OPEN})
 _MAX_DOUBLINGS = 3
 _MAX_READS_KEPT = 10_000
 
 
+class LevelView(Protocol):
+    """What the read-only gate and the cache fallback read of the controller, on every call."""
+
+    level: Level
+
+    @property
+    def reason(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DegradationSnapshot:
-    level: str  # the effective level: "none", "cached_data" or "read_only"
+    level: Level  # the effective level
     reason: str
     since: float  # wall seconds of the last change of level or of manual/automatic
     manual: bool
-    automatic_level: str  # what the events say, even while a manual level is held
+    automatic_level: Level  # what the events say, even while a manual level is held
     probe_successes: int  # the current streak
     required_successes: int  # the streak that returns to NONE (grows when flapping)
 
@@ -74,13 +82,15 @@ class DegradationController:
         self._config = config
         self._clock = clock
         self._bus = bus
-        self.level = NONE
+        self.level: Level = NONE
         self._reason = ""
         self._manual = False
         self._published_manual = False
         self._since = clock.wall()
-        self._auto_level, self._auto_reason = NONE, ""
-        self._manual_level, self._manual_reason = NONE, ""
+        self._auto_level: Level = NONE
+        self._auto_reason = ""
+        self._manual_level: Level = NONE
+        self._manual_reason = ""
         self._reads: deque[tuple[float, bool]] = deque()  # (monotonic, failed) per finished read
         self._failed_in_window = 0
         self._connection_failures = 0
@@ -121,9 +131,9 @@ class DegradationController:
         """Hold `level` ("none", "cached_data", "read_only"), or hand back with "automatic"."""
         if level == AUTOMATIC:
             self._manual = False
-        elif level in _RANK:
+        elif level in LEVEL_RANK:
             self._manual = True
-            self._manual_level, self._manual_reason = level, reason
+            self._manual_level, self._manual_reason = Level(level), reason
         else:
             raise InvalidRequest(f"unknown degradation level {level!r}", field="level")
         self._publish_if_changed()
@@ -146,14 +156,14 @@ class DegradationController:
             why = f": {event.last_error}" if event.last_error else ""
             self._escalate(READ_ONLY, f"circuit breaker '{event.breaker}' "
                                       f"{event.to_state.replace('_', ' ')}{why}")
-        elif event.reason in _OPERATOR_CLOSED and self._auto_level != NONE:
+        elif event.reason in OPERATOR_CLOSED and self._auto_level != NONE:
             # The operator vouches for OANDA: one command, not a reset and a wait for probes.
             self._doublings = 0
             self._set_auto(NONE, f"circuit breaker '{event.breaker}' {event.reason} "
                                  "by an operator")
 
     def _on_attempt(self, event: AttemptFinished) -> None:
-        if event.error_type in _CONNECTION_ERRORS:
+        if event.error_type in NO_CONNECTION:
             self._connection_failures += 1
             if self._connection_failures >= self._config.outage_connection_failures:
                 self._escalate(READ_ONLY, f"OANDA unreachable: {self._connection_failures} "
@@ -161,11 +171,11 @@ class DegradationController:
                                           f"({event.error_type})")
         elif event.status is not None:
             self._connection_failures = 0
-            if event.method == "GET" and not is_upstream_failure(event):
+            if event.method == "GET" and not classify(event.status).is_failure:
                 self._add_read(False)
 
     def _on_given_up(self, event: RetryGivenUp) -> None:
-        if event.method != "GET" or event.reason not in _FAILED_READ_REASONS:
+        if event.method != "GET" or event.reason not in READ_FAILED_REASONS:
             return
         failed, total = self._add_read(True)
         if failed >= self._config.enter_failed_reads and failed >= total * _FAILED_READ_SHARE:
@@ -185,12 +195,12 @@ class DegradationController:
             self._failed_in_window -= reads.popleft()[1]
         return self._failed_in_window, len(reads)
 
-    def _escalate(self, level: str, reason: str) -> None:
+    def _escalate(self, level: Level, reason: str) -> None:
         self._probe_successes = 0  # a fresh failure: recovery starts over
-        if _RANK[level] > _RANK[self._auto_level]:
+        if LEVEL_RANK[level] > LEVEL_RANK[self._auto_level]:
             self._set_auto(level, reason)
 
-    def _set_auto(self, level: str, reason: str) -> None:
+    def _set_auto(self, level: Level, reason: str) -> None:
         was = self._auto_level
         self._auto_level, self._auto_reason = level, reason
         self._probe_successes = 0

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.policies.backoff import backoff_ceiling, backoff_delay
+from sidecar.backoff import backoff_ceiling, backoff_delay, parse_retry_after
 
 attempts = st.integers(min_value=1, max_value=2000)
 seconds = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
@@ -72,3 +72,11 @@ def test_full_jitter_spreads_over_the_whole_range() -> None:
 def test_bad_arguments_are_refused(attempt: int, base: float, cap: float, jitter: str) -> None:
     with pytest.raises(ValueError):
         backoff_delay(attempt, base, cap, jitter, random.Random(0))
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    (None, None), ("", None), ("3", 3.0), ("0.25", 0.25), ("-4", 0.0), ("nan", None),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", None)])
+def test_retry_after_is_parsed_once_for_the_whole_tree(value: str | None,
+                                                       seconds: float | None) -> None:
+    assert parse_retry_after(value) == seconds

@@ -20,7 +20,7 @@ from sidecar.config import DegradationConfig
 from sidecar.errors import CircuitOpen, SidecarError
 from sidecar.pipeline import Call, Handler
 from sidecar.upstream.endpoints import resolve
-from sidecar.upstream.health import is_failure_status
+from sidecar.vocabulary import classify
 
 
 class ProbeTarget(Protocol):
@@ -90,5 +90,5 @@ class RecoveryProbe:
         except Exception as exc:  # e.g. the transport closing under us at shutdown
             return False, f"{type(exc).__name__}: {exc}", None
         status = response.status
-        ok = not is_failure_status(status)
+        ok = not classify(status).is_failure
         return ok, f"GET {self._path} answered {status}", None
