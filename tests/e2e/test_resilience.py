@@ -145,7 +145,7 @@ async def test_commit_then_drop_is_outcome_unknown_and_never_resent(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stubs.proxy.Execute(execute_request(
             "POST", f"/v3/accounts/{sim.account_id}/orders", body=ORDER))
-    assert caught.value.code() == grpc.StatusCode.UNKNOWN  # CONTRACT §3: never retried by generic clients
+    assert caught.value.code() == grpc.StatusCode.UNKNOWN  # CONTRACT §3: no generic retry
     info, _ = error_info(caught.value)
     assert info.reason == "OUTCOME_UNKNOWN"
     posts = [r for r in sim.requests if r.method == "POST"]
