@@ -1,4 +1,4 @@
-"""`oanda-sidecar ctl`: the ControlService RPCs with readable output.
+"""`oanda-sidecar ctl`: the ControlService RPCs with readable output, on the typed client.
 
 Exit codes: 0 done; 1 the sidecar refused (bad name, bad token, ...); 2 usage; 3 unreachable.
 """
@@ -8,20 +8,26 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, cast
 
 import grpc
+from oanda_sidecar_client import SidecarClient
+from oanda_sidecar_client.errors import SidecarError
+from oanda_sidecar_client.models import (
+    BreakerOverride,
+    BreakerStatus,
+    DegradationSetting,
+    DegradationStatus,
+    SidecarStatus,
+)
 
-from sidecar._gen.oanda.sidecar.v1 import control_pb2 as cpb
-from sidecar._gen.oanda.sidecar.v1 import control_pb2_grpc
-from sidecar._gen.oanda.sidecar.v1 import proxy_pb2 as ppb
+from sidecar.vocabulary import AUTOMATIC, Level, Override
 
-OVERRIDES = {"none": cpb.BREAKER_OVERRIDE_NONE, "forced_open": cpb.BREAKER_OVERRIDE_FORCED_OPEN,
-             "disabled": cpb.BREAKER_OVERRIDE_DISABLED}
-LEVELS = {"none": ppb.DEGRADATION_LEVEL_NONE, "cached_data": ppb.DEGRADATION_LEVEL_CACHED_DATA,
-          "read_only": ppb.DEGRADATION_LEVEL_READ_ONLY,
-          "automatic": ppb.DEGRADATION_LEVEL_AUTOMATIC}
+OVERRIDES = tuple(Override)
+LEVELS = (*Level, AUTOMATIC)
+_UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def add_ctl_parser(sub: Any) -> None:
@@ -32,92 +38,102 @@ def add_ctl_parser(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=5.0)
     ops = p.add_subparsers(dest="op", required=True)
     ops.add_parser("status", help="breakers, limiter, degradation, upstream")
+    ops.add_parser("watch", help="follow the status live (WatchStatus) until Ctrl-C")
     r = ops.add_parser("reset", help="reset a breaker (all when no name) to CLOSED")
     r.add_argument("name", nargs="?", default="")
     o = ops.add_parser("override", help="force a breaker open, disable it, or clear the override")
     o.add_argument("name")
-    o.add_argument("mode", choices=sorted(OVERRIDES))
+    o.add_argument("mode", choices=[str(m) for m in OVERRIDES])
     d = ops.add_parser("degrade", help="hold a degradation level; 'automatic' hands control back")
-    d.add_argument("level", choices=sorted(LEVELS))
+    d.add_argument("level", choices=[str(level) for level in LEVELS])
     d.add_argument("--reason", default="")
     p.set_defaults(func=run_ctl)
 
 
-def _metadata(ns: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+def _token(ns: argparse.Namespace) -> str | None:
     if not ns.token_file:
-        return ()
+        return None
     with open(ns.token_file) as f:
-        return (("authorization", f"Bearer {f.read().strip()}"),)
+        return f.read().strip()
 
 
 def run_ctl(ns: argparse.Namespace) -> int:
     try:
-        metadata = _metadata(ns)
+        token = _token(ns)
     except OSError as exc:
         print(f"ctl: cannot read --token-file: {exc.strerror}", file=sys.stderr)
         return 2
-    with grpc.insecure_channel(ns.target) as channel:
-        stub = control_pb2_grpc.ControlServiceStub(channel)  # type: ignore[no-untyped-call]
-        kw = {"timeout": ns.timeout, "metadata": metadata}
+    with SidecarClient(ns.target, timeout=ns.timeout, control_token=token) as client:
         try:
-            if ns.op == "status":
-                print(format_status(stub.GetStatus(cpb.GetStatusRequest(), **kw)))
-            elif ns.op == "reset":
-                resp = stub.ResetBreaker(cpb.ResetBreakerRequest(name=ns.name), **kw)
-                print(format_breakers(resp.breakers))
-            elif ns.op == "override":
-                resp = stub.SetBreakerOverride(cpb.SetBreakerOverrideRequest(
-                    name=ns.name, override=OVERRIDES[ns.mode]), **kw)
-                print(format_breakers(resp.breakers))
-            elif ns.op == "degrade":
-                d = stub.SetDegradation(cpb.SetDegradationRequest(
-                    level=LEVELS[ns.level], reason=ns.reason), **kw)
-                print(format_degradation(d))
-        except grpc.RpcError as err:
-            code = err.code()
-            print(f"ctl: {code.name}: {err.details()}", file=sys.stderr)
-            return 3 if code in (grpc.StatusCode.UNAVAILABLE,
-                                 grpc.StatusCode.DEADLINE_EXCEEDED) else 1
+            _OPS[ns.op](client, ns)
+        except SidecarError as err:
+            print(f"ctl: {err.code.name}: {err.reason}: {err.message}", file=sys.stderr)
+            return 3 if err.code in _UNREACHABLE else 1
+        except KeyboardInterrupt:
+            return 0
     return 0
 
 
-def _level(value: int) -> str:
-    return ppb.DegradationLevel.Name(value).removeprefix("DEGRADATION_LEVEL_")
+def _status(client: SidecarClient, ns: argparse.Namespace) -> None:
+    print(format_status(client.get_status()))
 
 
-def _ago(ts: Any) -> str:
-    return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC") if ts.seconds else "-"
+def _watch(client: SidecarClient, ns: argparse.Namespace) -> None:
+    for status in client.watch_status():
+        print(f"--- {datetime.now().astimezone():%Y-%m-%d %H:%M:%S %Z} ---")
+        print(format_status(status), flush=True)
 
 
-def format_degradation(d: Any) -> str:
-    return (f"degradation: {_level(d.level)} ({'manual' if d.manual else 'automatic'}) since "
-            f"{_ago(d.since)}{'  reason: ' + d.reason if d.reason else ''}")
+def _reset(client: SidecarClient, ns: argparse.Namespace) -> None:
+    print(format_breakers(client.reset_breaker(ns.name)))
 
 
-def format_breakers(breakers: Any) -> str:
+def _override(client: SidecarClient, ns: argparse.Namespace) -> None:
+    print(format_breakers(client.set_breaker_override(ns.name, cast(BreakerOverride, ns.mode))))
+
+
+def _degrade(client: SidecarClient, ns: argparse.Namespace) -> None:
+    print(format_degradation(client.set_degradation(cast(DegradationSetting, ns.level),
+                                                    ns.reason)))
+
+
+_OPS: dict[str, Callable[[SidecarClient, argparse.Namespace], None]] = {
+    "status": _status, "watch": _watch, "reset": _reset, "override": _override,
+    "degrade": _degrade}
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else "-"
+
+
+def format_degradation(d: DegradationStatus) -> str:
+    return (f"degradation: {d.level.upper()} ({'manual' if d.manual else 'automatic'}) since "
+            f"{_when(d.since)}{'  reason: ' + d.reason if d.reason else ''}")
+
+
+def format_breakers(breakers: Sequence[BreakerStatus]) -> str:
     rows = [("BREAKER", "STATE", "FAILURES", "NEXT PROBE", "SINCE")]
     for b in breakers:
         probe = f"{b.next_probe_in_ms / 1000:.1f}s" if b.next_probe_in_ms else "-"
-        rows.append((b.name, cpb.BreakerState.Name(b.state).removeprefix("BREAKER_STATE_"),
-                     f"{b.consecutive_failures}/{b.failure_threshold}", probe,
-                     _ago(b.state_since)))
+        rows.append((b.name, b.state.upper(), f"{b.consecutive_failures}/{b.failure_threshold}",
+                     probe, _when(b.state_since)))
     return _table(rows)
 
 
-def format_status(s: cpb.GetStatusResponse) -> str:
-    d, rl, up = s.degradation, s.rate_limit, s.upstream
+def format_status(s: SidecarStatus) -> str:
+    rl, up = s.rate_limit, s.upstream
     lines = [
         f"sidecar {s.version}  ready={'yes' if s.ready else 'no'}",
         "",
         format_breakers(s.breakers),
         "",
-        format_degradation(d),
+        format_degradation(s.degradation),
         f"rate limit:  {rl.rate_per_s:g}/s of {rl.configured_rate_per_s:g}/s, burst {rl.burst:g},"
         f" tokens {rl.tokens:.1f}, queued {rl.queued_normal} normal + {rl.queued_critical} "
         f"critical, rejected {rl.rejected_total}",
-        f"upstream:    {cpb.UpstreamHealth.Name(up.health).removeprefix('UPSTREAM_HEALTH_')}"
-        f"  error rate {up.recent_error_rate:.0%}  last success {_ago(up.last_success)}"
-        f"  last error {_ago(up.last_error)} {up.last_error_message}",
+        f"upstream:    {up.health.upper()}  error rate {up.recent_error_rate:.0%}"
+        f"  last success {_when(up.last_success)}  last error {_when(up.last_error)} "
+        f"{up.last_error_message}",
     ]
     return "\n".join(lines)
 

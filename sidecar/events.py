@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sidecar.vocabulary import BreakerState, GiveUpReason, Level, TransitionReason
+
 _log = logging.getLogger("sidecar.events")
 
 
@@ -31,7 +33,7 @@ class AttemptFinished(Event):
     attempt: int  # 1-based
     duration_s: float
     status: int | None  # HTTP status, None when no answer came
-    error_type: str | None  # None on an answer; "timeout", "connect_error", "connection_lost"
+    error_type: str | None  # None on an answer, else an ErrorKind
     request_id: str | None = None  # OANDA's RequestID header
     error_message: str | None = None
 
@@ -50,15 +52,15 @@ class RetryGivenUp(Event):
     method: str
     endpoint: str
     attempts: int
-    reason: str  # "exhausted", "budget", "deadline", "unsafe_write", "not_retryable"
+    reason: GiveUpReason
 
 
 @dataclass(frozen=True, slots=True)
 class BreakerTransition(Event):
     breaker: str
-    from_state: str  # "closed", "open", "half_open", "forced_open", "disabled"
-    to_state: str
-    reason: str
+    from_state: BreakerState
+    to_state: BreakerState
+    reason: TransitionReason
     consecutive_failures: int = 0
     last_error: str | None = None
 
@@ -74,7 +76,7 @@ class BreakerRejected(Event):
 class RateLimitWaited(Event):
     endpoint: str
     wait_s: float
-    lane: str  # "normal" or "critical"
+    lane: str  # a Lane
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,8 @@ class RateAdjusted(Event):
 
 @dataclass(frozen=True, slots=True)
 class DegradationChanged(Event):
-    from_level: str  # "none", "cached_data", "read_only"
-    to_level: str
+    from_level: Level
+    to_level: Level
     reason: str
     manual: bool
 
@@ -117,7 +119,7 @@ class ExecuteFinished(Event):
 
     method: str
     endpoint: str
-    outcome: str  # "ok" (2xx/3xx), "http_4xx", "http_5xx", or an error reason in lower case
+    outcome: str  # an Outcome, or a sidecar error's reason in lower case
     status: int | None
     attempts: int
     duration_s: float

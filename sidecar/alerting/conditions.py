@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sidecar.events import AttemptFinished, BreakerTransition, DegradationChanged, Event
+from sidecar.vocabulary import BreakerState, Level, Verdict, classify
 
 Action = Literal["trigger", "resolve"]
 PAGERDUTY = "pagerduty"
@@ -103,12 +104,13 @@ class ConditionTracker:
             if AUTH in self._active:
                 return self._resolve(AUTH, ev.at, {"endpoint": ev.endpoint, "status": status})
             return _NO_SIGNALS
-        if status in (401, 403):
+        verdict = classify(status)
+        if verdict is Verdict.AUTH_FAILED:
             what = "token invalid or revoked" if status == 401 else "access forbidden"
             return self._trigger(AUTH, AUTH, "critical", BOTH, ev.at,
                                  f"OANDA answered {status} ({what}) on {ev.method} {ev.endpoint}",
                                  _attempt_details(ev))
-        if status == 429:
+        if verdict is Verdict.THROTTLED:
             self._last_429 = now
             return self._trigger(THROTTLED, THROTTLED, "warning", BOTH, ev.at,
                                  f"OANDA answered 429 (rate limited) on {ev.method} {ev.endpoint}",
@@ -122,24 +124,24 @@ class ConditionTracker:
                    "last_error": ev.last_error}
         opened, forced = f"breaker_open:{name}", f"breaker_forced:{name}"
         out: tuple[Signal, ...] = _NO_SIGNALS
-        if ev.from_state == "forced_open" and to != "forced_open":
+        if ev.from_state == BreakerState.FORCED_OPEN and to != BreakerState.FORCED_OPEN:
             out += self._resolve(forced, ev.at, details)
-        if to == "open":
+        if to == BreakerState.OPEN:
             out += self._trigger(
                 opened, "breaker_open", "critical", BOTH, ev.at,
                 f"Circuit breaker '{name}' opened ({ev.reason}, {ev.consecutive_failures} "
                 "consecutive failures): OANDA calls are refused", details)
-        elif to == "forced_open":
+        elif to == BreakerState.FORCED_OPEN:
             out += self._trigger(forced, "breaker_forced", "warning", SLACK_ONLY, ev.at,
                                  f"Circuit breaker '{name}' forced open by an operator", details)
-        elif to in ("closed", "disabled"):
+        elif to in (BreakerState.CLOSED, BreakerState.DISABLED):
             out += self._resolve(opened, ev.at, details)
         return out
 
     def _degradation(self, ev: DegradationChanged) -> tuple[Signal, ...]:
         details = {"from_level": ev.from_level, "to_level": ev.to_level, "reason": ev.reason,
                    "manual": ev.manual}
-        if ev.to_level == "read_only":
+        if ev.to_level == Level.READ_ONLY:
             if ev.manual:
                 return self._trigger(MANUAL_READ_ONLY, MANUAL_READ_ONLY, "warning", SLACK_ONLY,
                                      ev.at, "Sidecar set to READ_ONLY by an operator: writes "

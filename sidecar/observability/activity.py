@@ -21,6 +21,7 @@ from sidecar.events import (
     RateLimitRejected,
     RetryScheduled,
 )
+from sidecar.vocabulary import Outcome, Verdict, classify
 
 # The series the ring keeps, in the order of a bucket's counters.
 SERIES = ("requests", "errors", "clientErrors", "retries", "throttled", "breakerRejected",
@@ -93,15 +94,15 @@ class Activity:
         self._bucket()[series] += 1
 
     def _on_attempt(self, e: AttemptFinished) -> None:
-        if e.status == 429:
+        if e.status is not None and classify(e.status) is Verdict.THROTTLED:
             self._count(_THROTTLED)
 
     def _on_execute(self, e: ExecuteFinished) -> None:
         counts = self._bucket()
         counts[_REQUESTS] += 1
-        if e.outcome == "ok":
+        if e.outcome == Outcome.OK:
             return
-        counts[_CLIENT_ERRORS if e.outcome == "http_4xx" else _ERRORS] += 1
+        counts[_CLIENT_ERRORS if e.outcome == Outcome.HTTP_4XX else _ERRORS] += 1
         self._group(e)
 
     def _group(self, e: ExecuteFinished) -> None:

@@ -32,6 +32,7 @@ from sidecar.events import (
     RetryScheduled,
 )
 from sidecar.observability.redact import Redactor
+from sidecar.vocabulary import BreakerState, Level, Outcome
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
@@ -125,7 +126,7 @@ class EventLogger:
     def __init__(self, bus: EventBus) -> None:
         self._log = structlog.get_logger()
         self._breakers: dict[str, str] = {}
-        self._degradation = "none"
+        self._degradation: str = Level.NONE
         self._unsubscribe = [
             bus.subscribe(ExecuteFinished, self._on_execute),
             bus.subscribe(RetryScheduled, self._on_retry),
@@ -161,7 +162,7 @@ class EventLogger:
             fields["error"] = e.error
         if "rest" in self._breakers:
             fields["breaker_state"] = self._breakers["rest"]
-        if self._degradation != "none":
+        if self._degradation != Level.NONE:
             fields["degradation"] = self._degradation
         self._emit(level, "execute", **fields)
 
@@ -175,14 +176,14 @@ class EventLogger:
 
     def _on_breaker(self, e: BreakerTransition) -> None:
         self._breakers[e.breaker] = e.to_state
-        level = logging.WARNING if e.to_state in ("open", "forced_open") else logging.INFO
+        level = logging.WARNING if e.to_state in _OPEN_STATES else logging.INFO
         self._emit(level, "breaker.transition", breaker=e.breaker, from_state=e.from_state,
                    to_state=e.to_state, reason=e.reason,
                    consecutive_failures=e.consecutive_failures, last_error=e.last_error)
 
     def _on_degradation(self, e: DegradationChanged) -> None:
         self._degradation = e.to_level
-        level = logging.INFO if e.to_level == "none" else logging.WARNING
+        level = logging.INFO if e.to_level == Level.NONE else logging.WARNING
         self._emit(level, "degradation.changed", from_level=e.from_level, to_level=e.to_level,
                    reason=e.reason, manual=e.manual)
 
@@ -205,8 +206,12 @@ class EventLogger:
                    count=e.count, attempts=e.attempts, error=e.error)
 
 
+_OPEN_STATES = frozenset({BreakerState.OPEN, BreakerState.FORCED_OPEN})
+_QUIET_OUTCOMES = frozenset({Outcome.OK, Outcome.HTTP_4XX, "invalid_request"})
+
+
 def _execute_level(outcome: str) -> int:
-    if outcome in ("ok", "http_4xx", "invalid_request"):
+    if outcome in _QUIET_OUTCOMES:
         return logging.INFO
     if outcome == "internal":
         return logging.ERROR

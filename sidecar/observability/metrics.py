@@ -34,12 +34,15 @@ from sidecar.events import (
     RetryGivenUp,
     RetryScheduled,
 )
+from sidecar.pipeline import METHODS
 from sidecar.upstream.endpoints import TEMPLATES, UNKNOWN_TEMPLATE, resolve
+from sidecar.vocabulary import LEVEL_RANK, BreakerState, ErrorKind, Lane, Outcome
 
-BREAKER_STATES = {"closed": 0, "open": 1, "half_open": 2, "forced_open": 3, "disabled": 4}
-DEGRADATION_LEVELS = {"none": 0, "cached_data": 1, "read_only": 2}
-_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
-_ERROR_KINDS = frozenset({"timeout", "connect_error", "connection_lost"})
+# The gauge values of CONTRACT §4.
+BREAKER_STATES = {BreakerState.CLOSED: 0, BreakerState.OPEN: 1, BreakerState.HALF_OPEN: 2,
+                  BreakerState.FORCED_OPEN: 3, BreakerState.DISABLED: 4}
+DEGRADATION_LEVELS = {level: rank for level, rank in LEVEL_RANK.items()}
+_ERROR_KINDS = frozenset(ErrorKind)
 _TEMPLATES = frozenset((*TEMPLATES, UNKNOWN_TEMPLATE))
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -52,7 +55,7 @@ def endpoint_label(endpoint: str) -> str:
 
 
 def method_label(method: str) -> str:
-    return method if method in _METHODS else "OTHER"
+    return method if method in METHODS else "OTHER"
 
 
 def attempt_result(status: int | None, error_type: str | None) -> str:
@@ -150,8 +153,8 @@ class Metrics:
 
     def set_queue_length(self, provider: Callable[[], tuple[int, int]]) -> None:
         """Read (normal, critical) queue lengths from `provider` at every scrape."""
-        self.ratelimit_queue.labels(lane="normal").set_function(lambda: provider()[0])
-        self.ratelimit_queue.labels(lane="critical").set_function(lambda: provider()[1])
+        self.ratelimit_queue.labels(lane=Lane.NORMAL).set_function(lambda: provider()[0])
+        self.ratelimit_queue.labels(lane=Lane.CRITICAL).set_function(lambda: provider()[1])
 
     def alert_sent(self, channel: str, result: str) -> None:
         """Count one alert delivery. Alerting publishes AlertSent, which lands here."""
@@ -176,7 +179,7 @@ class Metrics:
                 self._execute_children[key] = children
         children[0].inc()
         children[1].observe(e.duration_s)
-        if e.attempts > 1 and e.outcome == "ok":
+        if e.attempts > 1 and e.outcome == Outcome.OK:
             self.retry_succeeded.labels(endpoint_label(e.endpoint)).inc()
 
     def _on_attempt(self, e: AttemptFinished) -> None:
