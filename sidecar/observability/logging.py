@@ -86,6 +86,12 @@ def configure_logging(config: LoggingConfig, secrets: Sequence[str],
         logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib(stream, level, common, [redactor, *renderer])
+
+
+def _route_stdlib(stream: TextIO, level: int, common: list[Processor],
+                  tail: list[Processor]) -> None:
+    """Standard-library loggers (grpc, aiohttp, ...) through the same processors."""
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.contextvars.merge_contextvars,
@@ -93,8 +99,7 @@ def configure_logging(config: LoggingConfig, secrets: Sequence[str],
             *common,
             structlog.processors.format_exc_info,
         ],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redactor,
-                    *renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
     )
     handler = logging.StreamHandler(stream)
     handler.set_name(_HANDLER_NAME)

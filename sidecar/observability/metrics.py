@@ -49,6 +49,48 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 _WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+_L, _W = _LATENCY_BUCKETS, _WAIT_BUCKETS
+# (attribute, type, name after `oanda_sidecar_`, help, labels, buckets): CONTRACT §4 and more.
+METRICS: tuple[tuple[str, Any, str, str, tuple[str, ...], tuple[float, ...] | None], ...] = (
+    ("requests", Counter, "requests", "Execute calls answered, by outcome (ok, http_4xx, "
+     "http_5xx or the error reason)", ("method", "endpoint", "outcome"), None),
+    ("execute_duration", Histogram, "execute_duration_seconds", "Execute duration inside the "
+     "sidecar, all attempts and waits included", ("endpoint",), _L),
+    ("attempts", Counter, "attempts", "Attempts sent upstream, by status class (2xx..5xx) or "
+     "error kind", ("endpoint", "result"), None),
+    ("upstream_latency", Histogram, "upstream_latency_seconds", "Duration of one upstream "
+     "attempt", ("endpoint",), _L),
+    ("retries", Counter, "retries", "Retries scheduled, by the failure that caused them",
+     ("endpoint", "reason"), None),
+    ("retry_succeeded", Counter, "retry_succeeded", "Calls answered with a 2xx/3xx after more "
+     "than one attempt", ("endpoint",), None),
+    ("retry_given_up", Counter, "retry_given_up", "Calls the retry policy stopped retrying, by "
+     "reason", ("endpoint", "reason"), None),
+    ("breaker_state", Gauge, "breaker_state", "Breaker state: 0 closed, 1 open, 2 half-open, "
+     "3 forced open, 4 disabled", ("breaker",), None),
+    ("breaker_transitions", Counter, "breaker_transitions", "Breaker state changes",
+     ("breaker", "from", "to"), None),
+    ("breaker_rejected", Counter, "breaker_rejected", "Calls refused by an open breaker",
+     ("breaker", "endpoint"), None),
+    ("ratelimit_wait", Histogram, "ratelimit_wait_seconds", "Time a request waited for a "
+     "rate-limit token; one observation per wait the limiter reports (calls admitted at once "
+     "may be absent)", ("lane",), _W),
+    ("ratelimit_rejected", Counter, "ratelimit_rejected", "Requests refused for lack of a "
+     "token in time", ("endpoint",), None),
+    ("ratelimit_rate", Gauge, "ratelimit_rate_per_s", "Current sustained rate of the global "
+     "bucket (lowered after an upstream 429)", (), None),
+    ("ratelimit_queue", Gauge, "ratelimit_queue_length", "Requests waiting for a token",
+     ("lane",), None),
+    ("degradation_level", Gauge, "degradation_level", "Degradation: 0 none, 1 cached data, "
+     "2 read-only", (), None),
+    ("cache_served", Counter, "cache_served", "Answers served from the degradation cache",
+     ("endpoint",), None),
+    ("cache_errors", Counter, "cache_errors", "Cache backend failures", ("operation",), None),
+    ("alerts_sent", Counter, "alerts_sent", "Alert deliveries by channel and result (ok, "
+     "failed, dropped)", ("channel", "result"), None),
+)
+
+
 def endpoint_label(endpoint: str) -> str:
     """A template stays as it is; anything else (a raw path) becomes its template."""
     return endpoint if endpoint in _TEMPLATES else resolve(endpoint).template
@@ -70,6 +112,25 @@ _CHILD_CACHE_LIMIT = 4096
 
 class Metrics:
     """Every metric of CONTRACT §4 and a few extras, updated by bus events."""
+
+    requests: Counter
+    execute_duration: Histogram
+    attempts: Counter
+    upstream_latency: Histogram
+    retries: Counter
+    retry_succeeded: Counter
+    retry_given_up: Counter
+    breaker_state: Gauge
+    breaker_transitions: Counter
+    breaker_rejected: Counter
+    ratelimit_wait: Histogram
+    ratelimit_rejected: Counter
+    ratelimit_rate: Gauge
+    ratelimit_queue: Gauge
+    degradation_level: Gauge
+    cache_served: Counter
+    cache_errors: Counter
+    alerts_sent: Counter
 
     def __init__(self, bus: EventBus, *, breakers: Sequence[str] = ("rest",),
                  rate_per_s: float | None = None) -> None:
@@ -102,50 +163,10 @@ class Metrics:
         ]
 
     def _define(self) -> None:
-        r = self.registry
-        p = "oanda_sidecar_"
-        self.requests = Counter(f"{p}requests", "Execute calls answered, by outcome "
-                                "(ok, http_4xx, http_5xx or the error reason)",
-                                ["method", "endpoint", "outcome"], registry=r)
-        self.execute_duration = Histogram(
-            f"{p}execute_duration_seconds", "Execute duration inside the sidecar, all attempts "
-            "and waits included", ["endpoint"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.attempts = Counter(f"{p}attempts", "Attempts sent upstream, by status class "
-                                "(2xx..5xx) or error kind", ["endpoint", "result"], registry=r)
-        self.upstream_latency = Histogram(
-            f"{p}upstream_latency_seconds", "Duration of one upstream attempt",
-            ["endpoint"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.retries = Counter(f"{p}retries", "Retries scheduled, by the failure that caused them",
-                               ["endpoint", "reason"], registry=r)
-        self.retry_succeeded = Counter(f"{p}retry_succeeded", "Calls answered with a 2xx/3xx "
-                                       "after more than one attempt", ["endpoint"], registry=r)
-        self.retry_given_up = Counter(f"{p}retry_given_up", "Calls the retry policy stopped "
-                                      "retrying, by reason", ["endpoint", "reason"], registry=r)
-        self.breaker_state = Gauge(f"{p}breaker_state", "Breaker state: 0 closed, 1 open, "
-                                   "2 half-open, 3 forced open, 4 disabled",
-                                   ["breaker"], registry=r)
-        self.breaker_transitions = Counter(f"{p}breaker_transitions", "Breaker state changes",
-                                           ["breaker", "from", "to"], registry=r)
-        self.breaker_rejected = Counter(f"{p}breaker_rejected", "Calls refused by an open "
-                                        "breaker", ["breaker", "endpoint"], registry=r)
-        self.ratelimit_wait = Histogram(
-            f"{p}ratelimit_wait_seconds", "Time a request waited for a rate-limit token; one "
-            "observation per wait the limiter reports (calls admitted at once may be absent)",
-            ["lane"], buckets=_WAIT_BUCKETS, registry=r)
-        self.ratelimit_rejected = Counter(f"{p}ratelimit_rejected", "Requests refused for lack "
-                                          "of a token in time", ["endpoint"], registry=r)
-        self.ratelimit_rate = Gauge(f"{p}ratelimit_rate_per_s", "Current sustained rate of the "
-                                    "global bucket (lowered after an upstream 429)", registry=r)
-        self.ratelimit_queue = Gauge(f"{p}ratelimit_queue_length", "Requests waiting for a token",
-                                     ["lane"], registry=r)
-        self.degradation_level = Gauge(f"{p}degradation_level", "Degradation: 0 none, "
-                                       "1 cached data, 2 read-only", registry=r)
-        self.cache_served = Counter(f"{p}cache_served", "Answers served from the degradation "
-                                    "cache", ["endpoint"], registry=r)
-        self.cache_errors = Counter(f"{p}cache_errors", "Cache backend failures",
-                                    ["operation"], registry=r)
-        self.alerts_sent = Counter(f"{p}alerts_sent", "Alert deliveries by channel and result "
-                                   "(ok, failed, dropped)", ["channel", "result"], registry=r)
+        for attr, kind, name, help_text, labels, buckets in METRICS:
+            extra = {"buckets": buckets} if buckets else {}
+            setattr(self, attr, kind(f"oanda_sidecar_{name}", help_text, labels,
+                                     registry=self.registry, **extra))
 
     def render(self) -> tuple[bytes, str]:
         """Body and content type for GET /metrics (text format 0.0.4: every scraper reads it)."""

@@ -10,29 +10,21 @@ and `execute_span` returns a shared no-op context.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-import grpc
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import sidecar
 from sidecar.config import TelemetryConfig
-from sidecar.errors import SidecarError
 from sidecar.events import (
     AttemptFinished,
     BreakerRejected,
@@ -48,19 +40,14 @@ from sidecar.events import (
 )
 from sidecar.observability.logging import throttle_export_warnings
 from sidecar.observability.redact import Redactor
+from sidecar.observability.spans import ExecuteSpan, extract, in_daemon_thread
 from sidecar.vocabulary import BreakerState, Outcome, classify
 
 _log = logging.getLogger("sidecar.tracing")
-_PROPAGATOR = TraceContextTextMapPropagator()
-_TRACE_KEYS = frozenset({"traceparent", "tracestate"})
 _DEFAULT_EXPORT_TIMEOUT_S = 3.0
 _BATCH_SIZE = 64
 _BATCH_DELAY_MS = 200.0
 _SHUTDOWN_BUDGET_S = 2.0
-# gRPC server spans are errors only for these codes (OTel semantic conventions for RPC).
-_SERVER_ERROR_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
-                                 grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INTERNAL,
-                                 grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS})
 _OK_OUTCOMES = frozenset({Outcome.OK, Outcome.HTTP_4XX})
 _NOOP_SPAN: AbstractContextManager[Span] = nullcontext(INVALID_SPAN)
 _SCRUB = Redactor()  # error texts may quote a path: mask account IDs, as the logs do
@@ -135,13 +122,13 @@ class Tracing:
         template is known once the validator has resolved it: ExecuteFinished names the span."""
         if not self.enabled:
             return _NOOP_SPAN
-        return _ExecuteSpan(self._tracer, _extract(metadata), method, path_template)
+        return ExecuteSpan(self._tracer, extract(metadata), method, path_template)
 
     async def force_flush(self, timeout_s: float = 5.0) -> bool:
         """Export what is queued (in a thread: the exporter blocks)."""
         if not self.enabled:
             return True
-        done = await _in_daemon_thread(self._provider.force_flush, timeout_s)
+        done = await in_daemon_thread(self._provider.force_flush, timeout_s)
         return bool(done)
 
     async def shutdown(self) -> None:
@@ -158,7 +145,7 @@ class Tracing:
             provider.shutdown()
             return True
 
-        if await _in_daemon_thread(stop, _SHUTDOWN_BUDGET_S * 0.75) is None:
+        if await in_daemon_thread(stop, _SHUTDOWN_BUDGET_S * 0.75) is None:
             # Still exporting to a collector that does not answer: closing the exporter aborts
             # its retries and its channel, which ends the worker thread.
             _log.warning("trace export did not finish in time; dropping queued spans")
@@ -247,89 +234,3 @@ class Tracing:
 
     def _on_cache_served(self, e: CacheServed) -> None:
         self._event("cache.served", e.at, {"age_ms": e.age_s * 1000.0})
-
-
-def _extract(metadata: Sequence[tuple[str, str | bytes]] | None) -> otel_context.Context | None:
-    if not metadata:
-        return None
-    carrier: dict[str, str] = {}
-    for key, value in metadata:
-        if key in _TRACE_KEYS:
-            carrier[key] = value.decode("ascii", "replace") if isinstance(value, bytes) else value
-    return _PROPAGATOR.extract(carrier) if carrier else None
-
-
-class _ExecuteSpan(AbstractContextManager[Span]):
-    """A class, not a generator: cheaper, and it maps SidecarErrors to span status itself."""
-
-    __slots__ = ("_attrs", "_ctx", "_name", "_span", "_token", "_tracer")
-
-    def __init__(self, tracer: trace.Tracer, ctx: otel_context.Context | None, method: str,
-                 template: str | None) -> None:
-        self._tracer, self._ctx = tracer, ctx
-        self._name = f"Execute {method} {template}" if template else f"Execute {method}"
-        self._attrs = {"rpc.system": "grpc", "rpc.service": "oanda.sidecar.v1.ProxyService",
-                       "rpc.method": "Execute", "http.request.method": method}
-        if template:
-            self._attrs["url.template"] = template
-
-    def __enter__(self) -> Span:
-        self._span = self._tracer.start_span(self._name, context=self._ctx,
-                                             kind=SpanKind.SERVER, attributes=self._attrs)
-        self._token = otel_context.attach(trace.set_span_in_context(self._span, self._ctx))
-        return self._span
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        span = self._span
-        try:
-            if isinstance(exc, SidecarError):
-                span.set_attribute("error.type", exc.reason)
-                span.set_attribute("rpc.grpc.status_code", exc.code.value[0])
-                if exc.code in _SERVER_ERROR_CODES:
-                    span.set_status(Status(StatusCode.ERROR, exc.reason))
-            elif isinstance(exc, asyncio.CancelledError):  # the caller went away: not our fault
-                span.set_attribute("error.type", "CANCELLED")
-            elif exc is not None:
-                # No stack trace on the span: the log line has it, redacted.
-                name = type(exc).__qualname__
-                span.add_event("exception", {"exception.type": name,
-                                             "exception.message": _SCRUB.text(str(exc))})
-                span.set_attribute("error.type", name)
-                span.set_status(Status(StatusCode.ERROR, name))
-        finally:
-            otel_context.detach(self._token)
-            span.end()
-
-
-async def _in_daemon_thread(fn: Callable[..., Any], timeout_s: float,
-                            *args: Any) -> Any | None:
-    """Run a blocking SDK call off the loop; None when it is still running after `timeout_s`.
-
-    A daemon thread, not the default executor: a stuck export must never hold up exit.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-
-    def run() -> None:
-        try:
-            outcome: tuple[Any, BaseException | None] = (fn(*args), None)
-        except Exception as exc:  # reported through the future, never lost
-            outcome = (None, exc)
-        with contextlib.suppress(RuntimeError):  # the loop may be gone after a timeout
-            loop.call_soon_threadsafe(_settle, future, *outcome)
-
-    threading.Thread(target=run, name="otel-shutdown", daemon=True).start()
-    try:
-        return await asyncio.wait_for(asyncio.shield(future), timeout_s)
-    except TimeoutError:
-        return None
-
-
-def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if future.done():
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)

@@ -99,11 +99,11 @@ class AiohttpTransport:
                 body = await resp.read()
                 status = resp.status
                 raw = resp.headers
-        except NoConnection as exc:
-            raise self._not_connected(call, exc) from None
+        except NoConnection:
+            raise self._not_connected(deadline_bound) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             if not timer.connected:  # the wait for a connection ran out: nothing was sent
-                raise self._not_connected(call, exc) from None
+                raise self._not_connected(deadline_bound) from None
             if not timer.established and isinstance(exc, TimeoutError):
                 exc = aiohttp.ConnectionTimeoutError("connecting to OANDA timed out")
             raise self._failed(call, started, exc, deadline_bound) from exc
@@ -114,9 +114,9 @@ class AiohttpTransport:
         return Response(status=status, body=body, headers=returned, attempts=call.attempt,
                         retry_after_s=parse_retry_after(raw.get("Retry-After")))
 
-    def _not_connected(self, call: Call, exc: BaseException) -> Exception:
+    def _not_connected(self, deadline_bound: bool) -> Exception:
         """No connection in time: the sidecar's own limit, not OANDA's failure."""
-        if call.deadline is not None and self._clock.monotonic() >= call.deadline:
+        if deadline_bound:
             return DeadlineExceeded("the caller's deadline passed while waiting for a "
                                     "connection to OANDA (nothing was sent)")
         return RateLimited("no connection to OANDA could be had in time (OANDA allows "

@@ -1,0 +1,158 @@
+"""The transport against a real aiohttp upstream on loopback: translation of failures, the path
+sent as validated, the paced pool, and a wait for a connection that is never "sent"."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from sidecar.clock import SystemClock
+from sidecar.config import OandaConfig
+from sidecar.errors import (
+    DeadlineExceeded,
+    RateLimited,
+    UpstreamConnectError,
+    UpstreamConnectionLost,
+    UpstreamTimeout,
+)
+from sidecar.events import AttemptFinished
+from sidecar.pipeline import Call
+from sidecar.upstream.endpoints import resolve
+from sidecar.upstream.transport import AiohttpTransport, translate
+from tests.conftest import RecordingBus
+from tests.e2e.helpers import free_port
+
+
+class Upstream:
+    """Records what arrives; answers after `delay_s`."""
+
+    def __init__(self) -> None:
+        self.delay_s = 0.0
+        self.seen: list[tuple[str, str, str | None]] = []  # (method, raw path, content type)
+        self.app = web.Application()
+        self.app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.seen.append((request.method, request.raw_path, request.headers.get("Content-Type")))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        return web.json_response({"ok": True}, headers={"RequestID": "7"})
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self.app, access_log=None)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    server = Upstream()
+    await server.start()
+    yield server
+    assert server.runner is not None
+    await server.runner.cleanup()
+
+
+TransportFactory = Callable[..., Awaitable[AiohttpTransport]]
+
+
+@pytest.fixture
+async def transport_for(upstream: Upstream,
+                        bus: RecordingBus) -> AsyncIterator[TransportFactory]:
+    made: list[AiohttpTransport] = []
+
+    async def make(**oanda: object) -> AiohttpTransport:
+        config = OandaConfig.model_validate({"base_url": upstream.url, **oanda})
+        transport = AiohttpTransport(config, "tok", SystemClock(), bus)
+        await transport.start()
+        made.append(transport)
+        return transport
+
+    yield make
+    for transport in made:
+        await transport.close()
+
+
+def call(method: str = "GET", path: str = "/v3/accounts", deadline: float | None = None,
+         body: bytes = b"") -> Call:
+    return Call(method, path, resolve(path), body=body, deadline=deadline)
+
+
+async def test_the_path_goes_out_exactly_as_given(upstream: Upstream,
+                                                  transport_for: TransportFactory) -> None:
+    transport = await transport_for()
+    for path in ("/v3/accounts/a/./b", "/v3/accounts/%41bc/summary", "/v3/accounts/x%2Fy"):
+        assert (await transport(call(path=path))).status == 200
+    assert [p for _, p, _ in upstream.seen] == [
+        "/v3/accounts/a/./b", "/v3/accounts/%41bc/summary", "/v3/accounts/x%2Fy"]
+
+
+async def test_a_write_without_a_body_is_still_json(upstream: Upstream,
+                                                    transport_for: TransportFactory) -> None:
+    transport = await transport_for()
+    await transport(call("PUT", "/v3/accounts/A/trades/1/close"))
+    await transport(call("PUT", "/v3/accounts/A/trades/1/close", body=b'{"units":"ALL"}'))
+    assert [ct for _, _, ct in upstream.seen] == ["application/json", "application/json"]
+
+
+async def test_a_cold_burst_reuses_connections_instead_of_timing_out(
+        upstream: Upstream, transport_for: TransportFactory, bus: RecordingBus) -> None:
+    """Issue 11 #1: waiting for a paced connection is not part of the attempt's timeout."""
+    upstream.delay_s = 0.1
+    # Before: each of the 18 requests beyond the burst slept for its own new connection (at
+    # 2/s, up to 9 s) inside a 2 s attempt timeout and came back as "sent, no answer".
+    transport = await transport_for(max_new_connections_per_s=2, request_timeout_s=2)
+    answers = await asyncio.gather(*(transport(call("POST", "/v3/accounts/A/orders",
+                                                     body=b"{}")) for _ in range(20)),
+                                   return_exceptions=True)
+    assert [getattr(a, "status", a) for a in answers] == [200] * 20
+    assert transport.connector is not None and transport.connector.opened <= 4
+    assert all(e.status == 200 for e in bus.of(AttemptFinished))
+
+
+async def test_no_connection_in_time_is_refused_as_not_sent(
+        upstream: Upstream, transport_for: TransportFactory, bus: RecordingBus) -> None:
+    upstream.delay_s = 1.0
+    transport = await transport_for(max_new_connections_per_s=0.1, request_timeout_s=0.3)
+    first = asyncio.ensure_future(transport(call()))  # takes the only connection slot
+    await asyncio.sleep(0.05)
+    with pytest.raises(RateLimited, match="nothing was sent"):
+        await transport(call("POST", "/v3/accounts/A/orders", body=b"{}"))
+    loop = asyncio.get_running_loop()
+    with pytest.raises(DeadlineExceeded, match="nothing was sent"):
+        await transport(call(deadline=SystemClock().monotonic() + 0.1))
+    assert [m for m, _, _ in upstream.seen] == ["GET"]  # neither reached the upstream
+    with pytest.raises(UpstreamTimeout):
+        await first
+    # Only the first request was an attempt: the refusals count as no upstream failure.
+    assert [(e.method, e.error_type) for e in bus.of(AttemptFinished)] == [("GET", "timeout")]
+    assert loop.is_running()
+
+
+async def test_nothing_listening_is_a_connect_error(transport_for: TransportFactory,
+                                                     bus: RecordingBus) -> None:
+    transport = await transport_for(base_url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(UpstreamConnectError) as caught:
+        await transport(call("POST", "/v3/accounts/A/orders", body=b"{}"))
+    assert caught.value.request_sent is False
+    assert [e.error_type for e in bus.of(AttemptFinished)] == ["connect_error"]
+
+
+@pytest.mark.parametrize(("exc", "kind", "sent"), [
+    (aiohttp.ConnectionTimeoutError(), UpstreamConnectError, False),
+    (TimeoutError(), UpstreamTimeout, True),
+    (aiohttp.ServerDisconnectedError(), UpstreamConnectionLost, True),
+    (ConnectionResetError(104, "reset"), UpstreamConnectionLost, True),
+])
+def test_translate_says_whether_the_request_may_have_left(exc: BaseException, kind: type,
+                                                         sent: bool) -> None:
+    error = translate(exc)
+    assert isinstance(error, kind) and error.request_sent is sent
