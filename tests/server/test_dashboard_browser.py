@@ -17,9 +17,9 @@ from sidecar._gen.oanda.sidecar.v1 import proxy_pb2_grpc
 from sidecar.events import BreakerTransition
 from sidecar.sim.server import Simulator
 from tests.conftest import require_tool
-from tests.server.chromium import Page, chromium_path, open_page
 from tests.e2e.conftest import SidecarFactory
 from tests.e2e.helpers import ROOT, add_fault, execute_request
+from tests.server.chromium import Page, chromium_path, open_page
 
 ARTIFACTS = ROOT / "artifacts"
 BADGE = ("(document.querySelector('[data-breaker=\"rest\"] [data-role=\"breaker-state\"]')"
