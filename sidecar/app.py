@@ -7,6 +7,7 @@ the end-to-end tests) construct an App and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -43,6 +44,9 @@ from sidecar.upstream.health import UpstreamHealthTracker
 from sidecar.upstream.transport import AiohttpTransport
 
 _log = logging.getLogger("sidecar.app")
+# Calls still in flight this long before the drain grace ends are answered by the sidecar
+# (a write as OUTCOME_UNKNOWN), not cancelled bare by gRPC.
+_CUT_OFF_MARGIN_S = 0.5
 SERVICE_NAMES = (
     proxy_pb2.DESCRIPTOR.services_by_name["ProxyService"].full_name,
     control_pb2.DESCRIPTOR.services_by_name["ControlService"].full_name,
@@ -137,6 +141,7 @@ class App:
         self.admin = AdminServer(self.parts.board, self.parts.observability.metrics.render,
                                  self.parts.observability.status_extras)
         self.grpc_server: grpc.aio.Server | None = None
+        self.proxy: ProxyServicer | None = None
         self.grpc_port = 0
         self.admin_port = 0
 
@@ -157,8 +162,8 @@ class App:
                  if control_token is not None else None)
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         tracing = parts.observability.tracing
-        proxy = ProxyServicer(parts.handler, self.clock, self.bus,
-                              tracer=tracing if tracing.enabled else None)
+        proxy = self.proxy = ProxyServicer(parts.handler, self.clock, self.bus,
+                                           tracer=tracing if tracing.enabled else None)
         proxy_pb2_grpc.add_ProxyServiceServicer_to_server(  # type: ignore[no-untyped-call]
             intercept(proxy, proxy_pb2_grpc.ProxyServiceServicer, SERVICE_NAMES[0]), server)
         control = ControlServicer(parts.board, parts.breakers, parts.degradation, self.bus,
@@ -203,11 +208,19 @@ class App:
         self.admin.draining = True
         await self.health.enter_graceful_shutdown()
         if self.grpc_server is not None:
+            cut_off = asyncio.get_running_loop().call_later(
+                max(0.0, grace - min(_CUT_OFF_MARGIN_S, grace / 4)), self._cut_off)
             await self.grpc_server.stop(grace)
+            cut_off.cancel()
         await self.admin.stop()
         await self.parts.transport.close()
         for service in reversed(self.parts.services):  # each may never have started
             await service.stop()
+
+    def _cut_off(self) -> None:
+        if self.proxy is not None and (n := self.proxy.cut_off()):
+            _log.warning("drain grace ending: %d call(s) still in flight answered now "
+                         "(writes as OUTCOME_UNKNOWN)", n)
 
     def ready_line(self) -> str:
         return (f"oanda-sidecar {sidecar.__version__} ready: grpc {self.grpc_target}, "

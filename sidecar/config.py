@@ -139,6 +139,10 @@ class DegradationConfig(_Section):
     cache_backend: Literal["memory", "redis"] = "memory"
     redis_url: str | None = None
     cache_max_entries: int = Field(10_000, ge=1, le=10_000_000)
+    # The byte budget of what this process keeps (memory) or writes (Redis), bodies and keys.
+    cache_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024 * 1024)
+    # An answer larger than this is never cached.
+    cache_max_entry_bytes: int = Field(1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     cache_default_ttl_s: float = Field(300.0, gt=0, le=86_400)
     pricing_max_age_s: float = Field(5.0, gt=0, le=3600)
     cache_ttls: dict[str, float] = Field(default_factory=dict)

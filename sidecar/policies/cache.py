@@ -58,22 +58,33 @@ def decode_entry(raw: bytes) -> CachedResponse:
     return CachedResponse(int(meta["s"]), body, dict(meta["h"]), float(meta["t"]))
 
 
+def _size(key: str, value: CachedResponse | bytes) -> int:
+    """What an entry costs: its key, body and headers (an estimate for the in-memory object)."""
+    if isinstance(value, bytes):
+        return len(key) + len(value)
+    return len(key) + len(value.body) + sum(len(k) + len(v) for k, v in value.headers.items())
+
+
 def cache_scope(base_url: str, token: str | None) -> str:
     """The part of every key that separates tokens (and upstreams) from each other."""
     return hashlib.sha256(f"{base_url}\0{token or ''}".encode()).hexdigest()[:16]
 
 
 class ResponseCache:
-    """get/put that never raise. Bounded to `max_entries` keys written by this process."""
+    """get/put that never raise. Bounded to `max_entries` keys and `max_bytes` (keys, bodies and
+    headers) written by this process; an entry over `max_entry_bytes` is never stored."""
 
     def __init__(self, backend: Any, clock: Clock, bus: EventBus, *, max_entries: int,
-                 remote: bool) -> None:
+                 remote: bool, max_bytes: int = 64 << 20, max_entry_bytes: int = 1 << 20) -> None:
         self._backend = backend
         self._clock = clock
         self._bus = bus
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._max_entry = max_entry_bytes
         self._remote = remote  # encode entries to bytes, write in the background
-        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._keys: OrderedDict[str, int] = OrderedDict()  # key -> bytes accounted
+        self.bytes = 0
         self._skip_until = 0.0
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -82,12 +93,15 @@ class ResponseCache:
         if config.cache_backend == "redis" and config.redis_url:
             backend = _redis_backend(config.redis_url, config.cache_timeout_s,
                                      config.redis_pool_size)
-            return cls(backend, clock, bus, max_entries=config.cache_max_entries, remote=True)
+            return cls(backend, clock, bus, max_entries=config.cache_max_entries, remote=True,
+                       max_bytes=config.cache_max_bytes,
+                       max_entry_bytes=config.cache_max_entry_bytes)
         from aiocache import SimpleMemoryCache
 
         # No timeout: aiocache would wrap each in-memory call in asyncio.wait_for.
         return cls(SimpleMemoryCache(timeout=None), clock, bus,
-                   max_entries=config.cache_max_entries, remote=False)
+                   max_entries=config.cache_max_entries, remote=False,
+                   max_bytes=config.cache_max_bytes, max_entry_bytes=config.cache_max_entry_bytes)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -105,7 +119,7 @@ class ResponseCache:
             return None
 
     async def put(self, key: str, entry: CachedResponse, ttl_s: float) -> None:
-        if self._clock.monotonic() < self._skip_until:
+        if self._clock.monotonic() < self._skip_until or _size(key, entry) > self._max_entry:
             return
         if not self._remote:
             await self._write(key, entry, ttl_s)
@@ -123,10 +137,11 @@ class ResponseCache:
             # forget keys that no process reads again.
             await self._backend.set(key, value, ttl=float(ttl_s) if self._remote else None)
             keys = self._keys
-            keys[key] = None
-            keys.move_to_end(key)
-            while len(keys) > self._max:
-                oldest, _ = keys.popitem(last=False)
+            self.bytes += _size(key, value) - keys.pop(key, 0)
+            keys[key] = _size(key, value)
+            while len(keys) > self._max or (self.bytes > self._max_bytes and len(keys) > 1):
+                oldest, size = keys.popitem(last=False)
+                self.bytes -= size
                 await self._backend.delete(oldest)
         except Exception as exc:
             self._failed("set", exc)

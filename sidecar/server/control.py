@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -14,7 +13,7 @@ from sidecar._gen.oanda.sidecar.v1 import control_pb2_grpc
 from sidecar.clock import Clock
 from sidecar.degradation import DegradationController
 from sidecar.errors import InvalidRequest, NotFound
-from sidecar.events import BreakerTransition, ControlAction, DegradationChanged, Event, EventBus
+from sidecar.events import ControlAction, EventBus
 from sidecar.policies.breaker import BreakerRegistry
 from sidecar.server.convert import (
     PB_TO_LEVEL,
@@ -23,16 +22,18 @@ from sidecar.server.convert import (
     degradation_fields,
     status_response,
 )
+from sidecar.server.status_feed import StatusFeed
 from sidecar.status import StatusBoard
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-_WATCH_BACKLOG = 256  # changes kept for a slow watcher; older ones are dropped
 
 
 class ControlServicer(control_pb2_grpc.ControlServiceServicer):
     def __init__(self, board: StatusBoard, breakers: BreakerRegistry,
-                 degradation: DegradationController, bus: EventBus, clock: Clock) -> None:
+                 degradation: DegradationController, bus: EventBus, clock: Clock, *,
+                 max_watchers: int = 100) -> None:
         self._board = board
+        self._feed = StatusFeed(board, bus, self._status, max_watchers=max_watchers)
         self._breakers = breakers
         self._degradation = degradation
         self._bus = bus
@@ -47,27 +48,8 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
 
     async def WatchStatus(self, request: cpb.WatchStatusRequest,
                           context: Context) -> AsyncIterator[cpb.GetStatusResponse]:
-        # Each breaker or degradation change is captured when it is published, so a short
-        # state (HALF_OPEN for one probe) is streamed even if the next change follows at once.
-        changes: deque[cpb.GetStatusResponse] = deque(maxlen=_WATCH_BACKLOG)
-
-        def capture(event: Event) -> None:
-            changes.append(self._status())
-
-        unsubscribe = [self._bus.subscribe(BreakerTransition, capture),
-                       self._bus.subscribe(DegradationChanged, capture)]
-        try:
-            version = self._board.version
-            yield self._status()
-            while True:
-                version = await self._board.wait_for_change(version)
-                if not changes:  # a change without an event (readiness)
-                    changes.append(self._status())
-                while changes:
-                    yield changes.popleft()
-        finally:
-            for undo in unsubscribe:
-                undo()
+        async for status in self._feed.watch():
+            yield status
 
     def _breaker_list(self) -> list[cpb.BreakerStatus]:
         return [breaker_status(s) for s in self._breakers.snapshots()]
