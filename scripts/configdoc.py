@@ -22,7 +22,14 @@ MEANINGS: dict[str, str] = {
     "server.admin_listen": "HTTP: `/metrics`, `/healthz`, `/readyz`, `/api/status`, `/` dashboard",
     "server.control_token_file": "when set, Control RPCs need metadata "
                                  "`authorization: Bearer <token>`",
-    "server.drain_grace_s": "on SIGTERM, in-flight calls may finish for this long",
+    "server.drain_grace_s": "on SIGTERM, in-flight calls may finish for this long; calls still "
+    "in flight just before it ends are answered (a write as OUTCOME_UNKNOWN)",
+    "server.http_header_timeout_s": "the admin (and REST) listener closes a connection whose "
+    "request head has not arrived this long after connecting or after its last answer",
+    "server.http_max_connections": "connections the admin (and REST) listener keeps open; "
+    "beyond it new ones are closed at once",
+    "server.max_status_watchers": "WatchStatus streams served at once; beyond it "
+    "RESOURCE_EXHAUSTED",
     "oanda.base_url": "REST upstream (live: `https://api-fxtrade.oanda.com`)",
     "oanda.stream_url": "streaming upstream",
     "oanda.request_timeout_s": "timeout of one attempt (shortened to the caller's deadline)",
@@ -55,6 +62,9 @@ MEANINGS: dict[str, str] = {
     "degradation.cache_backend": "`memory` or `redis`",
     "degradation.redis_url": "`redis://host:port/db` for the `redis` backend",
     "degradation.cache_max_entries": "entries this process keeps",
+    "degradation.cache_max_bytes": "bytes (keys, bodies, headers) this process keeps in memory "
+    "or writes to Redis; the oldest entries go first",
+    "degradation.cache_max_entry_bytes": "an answer larger than this is never cached",
     "degradation.cache_default_ttl_s": "age beyond which a cached read is never served",
     "degradation.pricing_max_age_s": "the same, for pricing",
     "degradation.cache_ttls": "per-template TTLs, e.g. `{\"/v3/accounts/{accountID}\": 60}`",

@@ -17,7 +17,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 import sidecar
-from sidecar._gen.oanda.sidecar.v1 import control_pb2, control_pb2_grpc, proxy_pb2, proxy_pb2_grpc
+from sidecar._gen.oanda.sidecar.v1 import control_pb2, proxy_pb2
 from sidecar.clock import Clock, SystemClock
 from sidecar.config import Config
 from sidecar.degradation import DegradationController, RecoveryProbe
@@ -36,7 +36,7 @@ from sidecar.policies.validation import RequestValidator
 from sidecar.server.admin import AdminServer
 from sidecar.server.auth import ControlTokenGuard
 from sidecar.server.control import ControlServicer
-from sidecar.server.interceptors import intercept
+from sidecar.server.interceptors import register
 from sidecar.server.proxy import ProxyServicer
 from sidecar.status import StatusBoard
 from sidecar.upstream.endpoints import PatternSet
@@ -138,8 +138,11 @@ class App:
         self.parts = build(config, clock or SystemClock(), bus or EventBus())
         self.clock, self.bus = self.parts.clock, self.parts.bus
         self.health = health_aio.HealthServicer()
+        server = config.server
         self.admin = AdminServer(self.parts.board, self.parts.observability.metrics.render,
-                                 self.parts.observability.status_extras)
+                                 self.parts.observability.status_extras,
+                                 max_connections=server.http_max_connections,
+                                 header_timeout_s=server.http_header_timeout_s)
         self.grpc_server: grpc.aio.Server | None = None
         self.proxy: ProxyServicer | None = None
         self.grpc_port = 0
@@ -164,13 +167,11 @@ class App:
         tracing = parts.observability.tracing
         proxy = self.proxy = ProxyServicer(parts.handler, self.clock, self.bus,
                                            tracer=tracing if tracing.enabled else None)
-        proxy_pb2_grpc.add_ProxyServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            intercept(proxy, proxy_pb2_grpc.ProxyServiceServicer, SERVICE_NAMES[0]), server)
+        register(server, proxy, proxy_pb2.DESCRIPTOR.services_by_name["ProxyService"])
         control = ControlServicer(parts.board, parts.breakers, parts.degradation, self.bus,
-                                  self.clock)
-        control_pb2_grpc.add_ControlServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            intercept(control, control_pb2_grpc.ControlServiceServicer, SERVICE_NAMES[1], guard),
-            server)
+                                  self.clock, max_watchers=self.config.server.max_status_watchers)
+        register(server, control, control_pb2.DESCRIPTOR.services_by_name["ControlService"],
+                 guard)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -69,6 +69,11 @@ class ServerConfig(_Section):
     admin_listen: str = "127.0.0.1:9464"
     control_token_file: Path | None = None
     drain_grace_s: float = Field(20.0, gt=0, le=600)
+    # The sidecar's own HTTP listeners: a request head must arrive this soon after connecting
+    # (or after the previous answer), and at most this many connections are open.
+    http_header_timeout_s: float = Field(10.0, gt=0, le=600)
+    http_max_connections: int = Field(256, ge=1, le=65536)
+    max_status_watchers: int = Field(100, ge=1, le=100_000)
 
     _listen = field_validator("grpc_listen", "admin_listen")(_check_listen)
 
@@ -304,9 +309,11 @@ def _read_file_secret(path: Path | None, key: str) -> SecretStr | None:
     try:
         value = Path(path).read_text().strip()
     except OSError as exc:
-        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+        # The value is not quoted: it may be the secret itself, given where a path belongs.
+        raise ConfigError(f"{key}: cannot read the file it names ({exc.strerror}); it must be "
+                          "the path of a file that holds the secret") from None
     if not value:
-        raise ConfigError(f"{key}: {path} is empty")
+        raise ConfigError(f"{key}: the file it names is empty")
     return SecretStr(value)
 
 

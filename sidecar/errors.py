@@ -66,6 +66,14 @@ class RateLimited(SidecarError):
     reason = "RATE_LIMITED"
 
 
+class SidecarOverloaded(SidecarError):
+    """The sidecar itself is out of a resource (file descriptors): nothing was sent, and it is
+    no sign of an OANDA outage."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "SIDECAR_OVERLOADED"
+
+
 class ReadOnly(SidecarError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "READ_ONLY"

@@ -54,7 +54,9 @@ def _check_sizes(call: Call) -> None:
     if len(call.method) > 16:
         raise InvalidRequest(f"method {quote(call.method)} is not one of GET, POST, PUT, PATCH, "
                              "DELETE", field="method")
-    if len(call.path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+    path = call.path
+    if len(path) > MAX_PATH_BYTES or (  # a character is at least one byte: no copy to refuse
+            not path.isascii() and len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES):
         raise InvalidRequest(f"path is longer than {MAX_PATH_BYTES} bytes", field="path")
     if call.query and sum(len(k) + len(v) for k, v in call.query.items()) > MAX_QUERY_BYTES:
         raise InvalidRequest(f"query is larger than {MAX_QUERY_BYTES} bytes", field="query")

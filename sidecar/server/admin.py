@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from google.protobuf import json_format
 
 import sidecar
 from sidecar.server.convert import status_response
+from sidecar.server.http_guard import ConnectionGuard
 from sidecar.status import StatusBoard
 
 MetricsRenderer = Callable[[], tuple[bytes, str]]
@@ -22,14 +24,18 @@ _log = logging.getLogger("sidecar.admin")
 
 class AdminServer:
     def __init__(self, board: StatusBoard, metrics: MetricsRenderer | None = None,
-                 extra_status: ExtraStatus | None = None) -> None:
+                 extra_status: ExtraStatus | None = None, *, max_connections: int = 256,
+                 header_timeout_s: float = 10.0) -> None:
         self._board = board
         self._metrics = metrics
         self._extra_status: list[ExtraStatus] = [extra_status] if extra_status else []
         self.draining = False
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self.port = 0
-        app = web.Application()
+        self.guard = ConnectionGuard(max_connections=max_connections,
+                                     header_timeout_s=header_timeout_s)
+        app = web.Application(middlewares=[self.guard.middleware])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics_handler)
@@ -49,16 +55,16 @@ class AdminServer:
         self._extra_status.append(extra)
 
     async def start(self, host: str, port: int) -> int:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                                     keepalive_timeout=self.guard.header_timeout_s)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        self._listener = await self.guard.serve(self._runner, host, port)
+        self.port = self._listener.sockets[0].getsockname()[1]
         return self.port
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
 

@@ -4,6 +4,10 @@ A guard for `sidecar.server.interceptors.intercept`, applied to the ControlServi
 Execute, health and reflection never pay for it. The comparison is constant-time
 (`hmac.compare_digest`) and neither the expected nor the presented token is ever logged: a
 refusal is published as a ControlAction naming the peer only.
+
+The header is `Bearer <token>`: the scheme in any case (RFC 7235 makes it case-insensitive),
+then exactly one space and the token, nothing around it — a double or trailing space is a
+different credential, not a typo to forgive.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class ControlTokenGuard:
             if key == "authorization":
                 raw = value if isinstance(value, bytes) else str(value).encode()
                 if raw[:len(_BEARER)].lower() == _BEARER:
-                    presented = raw[len(_BEARER):].strip()
+                    presented = raw[len(_BEARER):]
                 break
         return hmac.compare_digest(presented, self._token)
 

@@ -1,6 +1,8 @@
 """Domain errors → gRPC status with google.rpc details, in exactly one place.
 
-`intercept()` wraps each servicer's RPC methods once, when the server is built.
+`register()` wraps each servicer's RPC methods once, when the server is built, and adds them
+to the server with a request parser that turns a malformed protobuf into INVALID_REQUEST (the
+generated code's parser would fail it with a bare UNKNOWN before any servicer code ran).
 
 Every SidecarError becomes its gRPC code with an ErrorInfo (domain "oanda-sidecar") and, when a
 wait helps, a RetryInfo. Anything unexpected becomes INTERNAL and is logged with its traceback.
@@ -10,14 +12,16 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import any_pb2, duration_pb2, message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
-from sidecar.errors import SidecarError
+from sidecar.errors import InvalidRequest, SidecarError
 
 DOMAIN = "oanda-sidecar"
 _log = logging.getLogger("sidecar.server")
@@ -60,17 +64,55 @@ def _internal(exc: BaseException) -> SidecarError:
 Guard = Callable[[grpc.aio.ServicerContext[Any, Any], str], None]
 
 
-def intercept(servicer: S, base: type, service: str, guard: Guard | None = None) -> S:
-    """Wrap every RPC method of `servicer` (those `base`, the generated servicer class, declares)
-    so that errors leave as gRPC status, after an optional `guard(context, "/service/Method")`
-    that may refuse.
+class _Malformed:
+    """What the parser hands the method when the request bytes are not its message."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+def _parser(message: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return message.FromString(data)
+        except DecodeError:
+            return _Malformed(message.DESCRIPTOR.name)
+    return parse
+
+
+def register(server: grpc.aio.Server, servicer: Any, service: ServiceDescriptor,
+             guard: Guard | None = None) -> None:
+    """Add `servicer`'s methods for `service` to `server`, each wrapped by `intercept`."""
+    intercept(servicer, [m.name for m in service.methods], service.full_name, guard)
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in service.methods:
+        request = message_factory.GetMessageClass(method.input_type)
+        response = message_factory.GetMessageClass(method.output_type)
+        make = (grpc.unary_stream_rpc_method_handler if method.server_streaming
+                else grpc.unary_unary_rpc_method_handler)
+        handlers[method.name] = make(getattr(servicer, method.name),
+                                     request_deserializer=_parser(request),
+                                     response_serializer=response.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name,
+                                                                          handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
+
+
+def _check(request: Any) -> None:
+    if isinstance(request, _Malformed):
+        raise InvalidRequest(f"the request is not a valid {request.kind} protobuf message")
+
+
+def intercept(servicer: S, names: Sequence[str], service: str, guard: Guard | None = None) -> S:
+    """Wrap the RPC methods `names` of `servicer` so that errors leave as gRPC status, after an
+    optional `guard(context, "/service/Method")` that may refuse.
 
     Wrapping the methods once, at registration, rather than with a grpc.aio ServerInterceptor
     keeps the per-call cost to one extra coroutine frame: an interceptor runs on every call.
     """
-    for name, declared in vars(base).items():
-        if name.startswith("_") or not callable(declared):
-            continue
+    for name in names:
         method = getattr(servicer, name)
         full = f"/{service}/{name}"
         if inspect.isasyncgenfunction(method):
@@ -86,6 +128,7 @@ def _wrap_unary(behaviour: Callable[..., Awaitable[Any]], name: str,
         try:
             if guard is not None:
                 guard(context, name)
+            _check(request)
             return await behaviour(request, context)
         except SidecarError as error:
             await abort_with(context, error)
@@ -102,6 +145,7 @@ def _wrap_stream(behaviour: Callable[..., AsyncIterator[Any]], name: str,
         try:
             if guard is not None:
                 guard(context, name)
+            _check(request)
             async for item in behaviour(request, context):
                 yield item
         except SidecarError as error:

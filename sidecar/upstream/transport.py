@@ -9,6 +9,7 @@ and the attempt's timeout starts when a connection is in hand (`sidecar.upstream
 from __future__ import annotations
 
 import asyncio
+import errno
 
 import aiohttp
 from yarl import URL
@@ -19,6 +20,7 @@ from sidecar.config import OandaConfig
 from sidecar.errors import (
     DeadlineExceeded,
     RateLimited,
+    SidecarOverloaded,
     UpstreamConnectError,
     UpstreamConnectionLost,
     UpstreamError,
@@ -125,6 +127,9 @@ class AiohttpTransport:
 
     def _failed(self, call: Call, started: float, exc: BaseException,
                 deadline_bound: bool) -> Exception:
+        if _out_of_descriptors(exc):  # the sidecar's own trouble: never an OANDA outage
+            return SidecarOverloaded("the sidecar has no free file descriptors to reach OANDA; "
+                                     "nothing was sent", retry_after_s=1.0)
         error = translate(exc)
         self._publish(call, started, None, error)
         if deadline_bound and isinstance(error, UpstreamTimeout) and not call.is_write:
@@ -149,6 +154,11 @@ def translate(exc: BaseException) -> UpstreamError:
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout("OANDA did not answer within the attempt's timeout")
     return UpstreamConnectionLost(f"connection to OANDA lost: {_describe(exc)}")
+
+
+def _out_of_descriptors(exc: BaseException) -> bool:
+    cause = getattr(exc, "os_error", exc)
+    return isinstance(cause, OSError) and cause.errno in (errno.EMFILE, errno.ENFILE)
 
 
 def _describe(exc: BaseException) -> str:

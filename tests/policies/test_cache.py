@@ -293,3 +293,21 @@ async def test_the_callers_priority_alone_does_not_open_the_gate() -> None:
     gate = ReadOnlyGate(Levels("read_only"))
     with pytest.raises(ReadOnly):
         await gate.handle(call(f"{ACCOUNT}/orders", "POST", critical=True), Upstream())
+
+
+async def test_the_cache_is_bounded_by_bytes_and_refuses_oversized_entries(
+        clock: FakeClock, bus: RecordingBus) -> None:
+    """Issue 11 #3: before, 300 distinct 650 KiB reads grew RSS from 81 to 274 MiB (bounded by
+    entries only: ~6 GiB at the default 10,000)."""
+    from aiocache import SimpleMemoryCache
+
+    small = ResponseCache(SimpleMemoryCache(timeout=None), clock, bus, max_entries=10_000,
+                          remote=False, max_bytes=4 << 20, max_entry_bytes=1 << 20)
+    body = b"x" * (650 << 10)
+    for i in range(300):
+        await small.put(f"k{i}", CachedResponse(200, body, {}, clock.wall()), 60)
+    assert small.bytes <= 4 << 20 and len(small) == 6  # 6 x 650 KiB fit in 4 MiB
+    assert await small.get("k299") is not None and await small.get("k0") is None
+    await small.put("big", CachedResponse(200, b"x" * (2 << 20), {}, clock.wall()), 60)
+    assert await small.get("big") is None  # over the per-entry limit: never stored
+    assert small.bytes <= 4 << 20

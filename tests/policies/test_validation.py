@@ -104,3 +104,49 @@ def test_allowed_headers_are_canonicalised() -> None:
                  headers={"clientrequestid": "abc", "accept-datetime-format": "UNIX"})
     validate(call)
     assert call.headers == {"ClientRequestID": "abc", "Accept-Datetime-Format": "UNIX"}
+
+
+@pytest.mark.parametrize(("body", "why"), [
+    (b'{"units": NaN}', "NaN"), (b'{"units": Infinity}', "Infinity"),
+    ('{"a": 1}'.encode("utf-16"), "UTF-16"), (b'\xef\xbb\xbf{"a": 1}', "byte-order mark"),
+    (b"\xff\xfe", "not UTF-8"), (b"[" * 100_000, "nested"), (b"[1, 2]", "not an object"),
+])
+def test_bodies_that_are_not_plain_utf8_json_objects_are_refused(body: bytes, why: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate(_call("POST", "/v3/accounts/A/orders", body=body))
+    assert caught.value.field == "body", why
+
+
+@pytest.mark.parametrize("value", ["x" * 20_000, "a\u2028b", "a\x85b", "with space", ""])
+def test_client_request_ids_are_bounded_and_plain(value: str) -> None:
+    with pytest.raises(InvalidRequest):
+        validate(_call("PUT", "/v3/accounts/A/orders/1/cancel",
+                       headers={"ClientRequestID": value}))
+
+
+def test_a_plain_client_request_id_passes() -> None:
+    call = _call("PUT", "/v3/accounts/A/orders/1/cancel", headers={"clientrequestid": "r-42.x"})
+    validate(call)
+    assert call.headers == {"ClientRequestID": "r-42.x"}
+
+
+def test_caller_input_is_quoted_short_in_messages() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        validate(_call("GET", "/v3/accounts", headers={"X" * 5000: "1"}))
+    assert len(caught.value.message) < 200
+
+
+async def test_the_validator_completes_the_call() -> None:
+    seen: list[Call] = []
+
+    async def nxt(call: Call) -> Response:
+        seen.append(call)
+        return Response(200, b"{}")
+
+    handler = compose([RequestValidator(lambda m, t: t.endswith("/close"))], nxt)
+    await handler(Call("PUT", "/v3/accounts/A/trades/7/close"))
+    await handler(Call("GET", "/v3/accounts/A/summary", prioritised=True))
+    close, read = seen
+    assert close.endpoint.template == "/v3/accounts/{accountID}/trades/{tradeSpecifier}/close"
+    assert (close.risk_reducing, close.critical) == (True, True)
+    assert (read.risk_reducing, read.critical) == (False, True)

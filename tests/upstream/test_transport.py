@@ -156,3 +156,23 @@ def test_translate_says_whether_the_request_may_have_left(exc: BaseException, ki
                                                          sent: bool) -> None:
     error = translate(exc)
     assert isinstance(error, kind) and error.request_sent is sent
+
+
+async def test_running_out_of_file_descriptors_is_no_oanda_outage(
+        transport_for: TransportFactory, bus: RecordingBus) -> None:
+    """Before: under a low fd limit the next upstream connect failed and counted toward
+    READ_ONLY. Now it is the sidecar's own SIDECAR_OVERLOADED and no attempt is published."""
+    import errno
+
+    from sidecar.errors import SidecarOverloaded
+
+    transport = await transport_for()
+    assert transport.connector is not None
+
+    async def exhausted(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    transport.connector._create_connection = exhausted  # type: ignore[method-assign]
+    with pytest.raises(SidecarOverloaded):
+        await transport(call("POST", "/v3/accounts/A/orders", body=b"{}"))
+    assert bus.of(AttemptFinished) == []
