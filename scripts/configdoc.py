@@ -24,6 +24,8 @@ MEANINGS: dict[str, str] = {
                                  "`authorization: Bearer <token>`",
     "server.drain_grace_s": "on SIGTERM, in-flight calls may finish for this long; calls still "
     "in flight just before it ends are answered (a write as OUTCOME_UNKNOWN)",
+    "server.state_dir": "where operator holds (breaker overrides, a manual degradation level) "
+    "are kept so that they survive a restart (holds.json); none: memory only",
     "server.http_header_timeout_s": "the admin (and REST) listener closes a connection whose "
     "request head has not arrived this long after connecting or after its last answer",
     "server.http_max_connections": "connections the admin (and REST) listener keeps open; "

@@ -23,7 +23,9 @@ from sidecar.config import Config
 from sidecar.degradation import DegradationController, RecoveryProbe
 from sidecar.errors import ConfigError
 from sidecar.events import EventBus
+from sidecar.holds import HoldStore
 from sidecar.lifecycle import Service
+from sidecar.observability.decisions import DecisionLog
 from sidecar.observability.setup import Observability, build_observability
 from sidecar.pipeline import Handler, Policy, compose
 from sidecar.policies.breaker import BreakerPolicy, BreakerRegistry
@@ -67,6 +69,7 @@ class Parts:
     cache: ResponseCache
     probe: RecoveryProbe
     upstream: UpstreamHealthTracker
+    holds: HoldStore
     board: StatusBoard
     observability: Observability
     policies: tuple[Policy, ...]
@@ -102,13 +105,14 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
     probe = RecoveryProbe(degradation, compose([rest_breaker, limiter], transport), clock,
                           config.degradation, config.oanda.request_timeout_s)
     upstream = UpstreamHealthTracker(bus, clock, config.oanda.base_url)
+    holds = HoldStore(config.server.state_dir, bus, breakers, degradation)
     board = StatusBoard(bus, breakers=breakers, limiter=limiter, degradation=degradation,
-                        upstream=upstream)
+                        upstream=upstream, decisions=DecisionLog(bus), holds_kept=holds.kept)
     observability = build_observability(
         config, bus, clock, breakers=[s.name for s in breakers.snapshots()],
         queue_length=lambda: _queue_length(limiter))
     return Parts(config, clock, bus, transport, breakers, limiter, degradation, cache, probe,
-                 upstream, board, observability, policies, compose(policies, transport))
+                 upstream, holds, board, observability, policies, compose(policies, transport))
 
 
 def _queue_length(limiter: RateLimiter) -> tuple[int, int]:
@@ -179,6 +183,7 @@ class App:
         return server
 
     async def start(self) -> None:
+        self.parts.holds.restore()  # before serving: a crash never lifts a maintenance hold
         await self.parts.transport.start()
         server = self._grpc_server()
         try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import uvloop
 
-from sidecar.config import Config, load_config, require_token
+from sidecar.config import Config, load_config, preflight
 from sidecar.errors import ConfigError
 
 
@@ -64,7 +64,7 @@ async def serve(config: Config) -> int:
 def cmd_serve(ns: argparse.Namespace) -> int:
     try:
         config = load_config(ns.config)
-        require_token(config)
+        preflight(config)
     except ConfigError as exc:
         return _fail(str(exc))
     return _run(serve(config))
@@ -73,6 +73,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 def cmd_check_config(ns: argparse.Namespace) -> int:
     try:
         config = load_config(ns.config)
+        preflight(config)  # the same refusals as `serve`
     except ConfigError as exc:
         return _fail(str(exc))
     print(f"{ns.config}: ok (grpc {config.server.grpc_listen}, admin "

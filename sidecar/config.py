@@ -68,6 +68,8 @@ class ServerConfig(_Section):
     grpc_listen: str = "127.0.0.1:50051"
     admin_listen: str = "127.0.0.1:9464"
     control_token_file: Path | None = None
+    # Where operator holds (breaker overrides, a manual level) are kept across restarts.
+    state_dir: Path | None = None
     drain_grace_s: float = Field(20.0, gt=0, le=600)
     # The sidecar's own HTTP listeners: a request head must arrive this soon after connecting
     # (or after the previous answer), and at most this many connections are open.
@@ -338,6 +340,22 @@ def require_token(config: Config) -> None:
     """Stop start-up when OANDA needs a token and none was given."""
     if config.oanda.require_token and config.secrets.oanda_token is None:
         raise ConfigError(f"oanda.token_file: no OANDA token (set {TOKEN_ENV} or oanda.token_file)")
+
+
+def preflight(config: Config) -> None:
+    """Everything `serve` refuses before it listens, so that `check-config` refuses it too:
+    a missing token, a state directory it cannot write."""
+    require_token(config)
+    state_dir = config.server.state_dir
+    if state_dir is not None:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            probe = state_dir / ".writable"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"server.state_dir: cannot write to {state_dir}: "
+                              f"{exc.strerror}") from None
 
 
 def _one_line(exc: Exception) -> str:

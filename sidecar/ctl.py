@@ -107,8 +107,28 @@ def _when(at: datetime | None) -> str:
 
 
 def format_degradation(d: DegradationStatus) -> str:
-    return (f"degradation: {d.level.upper()} ({'manual' if d.manual else 'automatic'}) since "
+    line = (f"degradation: {d.level.upper()} ({'manual' if d.manual else 'automatic'}) since "
             f"{_when(d.since)}{'  reason: ' + d.reason if d.reason else ''}")
+    return line + (f"\n             waiting for {d.waiting_for}" if d.waiting_for else "")
+
+
+def format_holds(s: SidecarStatus) -> str:
+    held = [f"breaker {b.name} {b.state.upper()}" for b in s.breakers
+            if b.state in ("forced_open", "disabled")]
+    if s.degradation.manual:
+        held.append(f"degradation {s.degradation.level.upper()}")
+    kept = "kept across restarts" if s.holds_kept else "NOT kept across restarts (no state_dir)"
+    return f"held:        {', '.join(held)} ({kept})" if held else "held:        nothing"
+
+
+def format_decisions(s: SidecarStatus) -> str:
+    if not s.recent_decisions:
+        return "recent decisions: none"
+    rows = [("WHEN", "CALL", "OUTCOME", "DETAIL")]
+    for d in s.recent_decisions:
+        call = f"{d.method} {d.endpoint}".strip() or "-"
+        rows.append((_when(d.at), call, d.outcome, d.detail[:90]))
+    return "recent decisions (newest first):\n" + _table(rows)
 
 
 def format_breakers(breakers: Sequence[BreakerStatus]) -> str:
@@ -134,6 +154,9 @@ def format_status(s: SidecarStatus) -> str:
         f"upstream:    {up.health.upper()}  error rate {up.recent_error_rate:.0%}"
         f"  last success {_when(up.last_success)}  last error {_when(up.last_error)} "
         f"{up.last_error_message}",
+        format_holds(s),
+        "",
+        format_decisions(s),
     ]
     return "\n".join(lines)
 

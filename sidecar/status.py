@@ -29,16 +29,21 @@ class StatusSnapshot:
     degradation: Any | None
     upstream: Any | None
     ready: bool
+    holds_kept: bool = False
+    decisions: list[Any] | None = None
 
 
 class StatusBoard:
     def __init__(self, bus: EventBus, *, breakers: _Registry | None = None,
                  limiter: _Snapshotting | None = None, degradation: _Snapshotting | None = None,
-                 upstream: _Snapshotting | None = None) -> None:
+                 upstream: _Snapshotting | None = None, decisions: Any | None = None,
+                 holds_kept: bool = False) -> None:
         self.breakers = breakers
         self.limiter = limiter
         self.degradation = degradation
         self.upstream = upstream
+        self.decisions = decisions
+        self.holds_kept = holds_kept
         self.ready = False
         self._version = 0
         self._changed = asyncio.Event()
@@ -52,6 +57,8 @@ class StatusBoard:
             degradation=self.degradation.snapshot() if self.degradation else None,
             upstream=self.upstream.snapshot() if self.upstream else None,
             ready=self.ready,
+            holds_kept=self.holds_kept,
+            decisions=self.decisions.snapshot() if self.decisions else [],
         )
 
     def _on_change(self, event: Event) -> None:

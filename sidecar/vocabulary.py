@@ -124,8 +124,10 @@ class Verdict(enum.StrEnum):
     @property
     def is_failure(self) -> bool:
         """An outage sign: the breaker counts it, the probe is not satisfied by it, the health
-        view and the degradation controller count it. Other 4xx are answers, not outages."""
-        return self is not Verdict.ANSWERED
+        view and the degradation controller count it. Other 4xx are answers, not outages, and
+        so is a 429: it means "slow down" (the limiter's adaptive rate answers it, and it is
+        alerted on), not "OANDA is down" — a 429 storm must not halt trading."""
+        return self is not Verdict.ANSWERED and self is not Verdict.THROTTLED
 
     @property
     def is_transient(self) -> bool:

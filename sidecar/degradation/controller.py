@@ -45,6 +45,7 @@ from sidecar.vocabulary import (
     READ_FAILED_REASONS,
     BreakerState,
     Level,
+    TransitionReason,
     classify,
 )
 
@@ -73,6 +74,7 @@ class DegradationSnapshot:
     automatic_level: Level  # what the events say, even while a manual level is held
     probe_successes: int  # the current streak
     required_successes: int  # the streak that returns to NONE (grows when flapping)
+    waiting_for: str = ""  # what the level waits for before it comes down
 
 
 class DegradationController:
@@ -98,6 +100,7 @@ class DegradationController:
         self._doublings = 0
         self._recovered_at: float | None = None
         self._degraded = asyncio.Event()
+        self._open_breakers: set[str] = set()
         bus.subscribe(BreakerTransition, self._on_breaker)
         bus.subscribe(AttemptFinished, self._on_attempt)
         bus.subscribe(RetryGivenUp, self._on_given_up)
@@ -123,7 +126,21 @@ class DegradationController:
     def snapshot(self) -> DegradationSnapshot:
         return DegradationSnapshot(self.level, self._reason, self._since, self._manual,
                                    self._auto_level, self._probe_successes,
-                                   self.required_successes)
+                                   self.required_successes, self.waiting_for())
+
+    def waiting_for(self) -> str:
+        """What the level waits for before it comes down, in words for the operator."""
+        if self._manual:
+            return "an operator: held manually (SetDegradation AUTOMATIC hands back)"
+        if self._auto_level == READ_ONLY and self._open_breakers:
+            names = ", ".join(f"'{n}'" for n in sorted(self._open_breakers))
+            return f"circuit breaker {names} to close (its next probe answered by OANDA)"
+        if self._auto_level == READ_ONLY:
+            return (f"one probe answered by OANDA (every "
+                    f"{self._config.probe_interval_s:g} s)")
+        if self._auto_level == CACHED_DATA:
+            return f"recovery {self._probe_successes}/{self.required_successes} probes ok"
+        return ""
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -139,11 +156,18 @@ class DegradationController:
         self._publish_if_changed()
 
     def record_probe(self, ok: bool, detail: str) -> None:
-        """One probe result; enough successes in a row while degraded return to NONE."""
+        """One probe result. READ_ONLY for want of a connection ends at the first probe OANDA
+        answers (READ_ONLY for an open breaker ends when that breaker closes); CACHED_DATA
+        needs enough successes in a row."""
         if not ok:
             self._probe_successes = 0
             return
         if self._auto_level == NONE:
+            return
+        if self._auto_level == READ_ONLY:
+            if not self._open_breakers:
+                self._recovered_at = self._clock.monotonic()
+                self._set_auto(NONE, f"recovered: OANDA answered the probe ({detail})")
             return
         self._probe_successes += 1
         if self._probe_successes >= self.required_successes:
@@ -153,14 +177,26 @@ class DegradationController:
 
     def _on_breaker(self, event: BreakerTransition) -> None:
         if event.to_state in _BREAKER_OPEN_STATES:
+            self._open_breakers.add(event.breaker)
             why = f": {event.last_error}" if event.last_error else ""
             self._escalate(READ_ONLY, f"circuit breaker '{event.breaker}' "
                                       f"{event.to_state.replace('_', ' ')}{why}")
-        elif event.reason in OPERATOR_CLOSED and self._auto_level != NONE:
+            return
+        if event.to_state == BreakerState.HALF_OPEN:
+            return  # still not serving: its probe decides
+        self._open_breakers.discard(event.breaker)
+        if event.reason in OPERATOR_CLOSED and self._auto_level != NONE:
             # The operator vouches for OANDA: one command, not a reset and a wait for probes.
             self._doublings = 0
             self._set_auto(NONE, f"circuit breaker '{event.breaker}' {event.reason} "
                                  "by an operator")
+        elif (event.reason == TransitionReason.PROBE_SUCCEEDED and self._auto_level == READ_ONLY
+              and not self._open_breakers):
+            # OANDA answered the breaker's probe: writes flow again at once, nothing is added
+            # to the breaker's own recovery timeout.
+            self._recovered_at = self._clock.monotonic()
+            self._set_auto(NONE, f"recovered: circuit breaker '{event.breaker}' closed, OANDA "
+                                 "answered its probe")
 
     def _on_attempt(self, event: AttemptFinished) -> None:
         if event.error_type in NO_CONNECTION:
@@ -229,7 +265,9 @@ class DegradationController:
         else:
             level, reason = self._auto_level, self._auto_reason
         before = self.level
-        self._reason = reason
+        # At NONE (automatic) nothing is wrong: the status says no old reason. The change
+        # event still carries why it came back.
+        self._reason = reason if self._manual or level != NONE else ""
         if level == before and self._manual == self._published_manual:
             return
         self.level = level

@@ -86,6 +86,7 @@ def degradation_fields(snap: Any | None) -> dict[str, Any]:
     if snap is None:
         return {"level": ppb.DEGRADATION_LEVEL_NONE, "reason": "", "manual": False}
     return {"level": LEVEL_TO_PB[snap.level], "reason": snap.reason,
+            "waiting_for": getattr(snap, "waiting_for", ""),
             "since": timestamp(snap.since), "manual": snap.manual}
 
 
@@ -116,4 +117,8 @@ def status_response(snap: StatusSnapshot, version: str) -> cpb.GetStatusResponse
         breakers=[breaker_status(b) for b in snap.breakers],
         rate_limit=rate_limit_status(snap.rate_limit),
         degradation=cpb.DegradationStatus(**degradation_fields(snap.degradation)),
-        upstream=upstream_status(snap.upstream), version=version, ready=snap.ready)
+        upstream=upstream_status(snap.upstream), version=version, ready=snap.ready,
+        holds_kept=snap.holds_kept,
+        recent_decisions=[cpb.Decision(at=timestamp(d.at), method=d.method,
+                                       endpoint=d.endpoint, outcome=d.outcome, detail=d.detail)
+                          for d in snap.decisions or ()])

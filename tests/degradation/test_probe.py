@@ -12,7 +12,7 @@ from sidecar.config import BreakerConfig, DegradationConfig, RateLimitConfig
 from sidecar.degradation.controller import DegradationController
 from sidecar.degradation.probe import RecoveryProbe
 from sidecar.errors import CircuitOpen, UpstreamConnectError
-from sidecar.events import BreakerTransition
+from sidecar.events import BreakerTransition, RetryGivenUp
 from sidecar.pipeline import Call, Response, compose
 from sidecar.policies.breaker import BreakerPolicy, BreakerRegistry
 from sidecar.policies.ratelimit import RateLimiter
@@ -41,6 +41,13 @@ def open_breaker(bus: RecordingBus) -> None:
                                   reason="failure_threshold"))
 
 
+def failing_reads(bus: RecordingBus) -> None:
+    """CACHED_DATA: the level that needs `recovery_successes` probes in a row to end."""
+    for _ in range(2):
+        bus.publish(RetryGivenUp(at=1.0, method="GET", endpoint="/v3/accounts", attempts=3,
+                                 reason="exhausted"))
+
+
 async def run_until_recovered(probe: RecoveryProbe, ctl: DegradationController) -> None:
     task = asyncio.ensure_future(probe.run())
     for _ in range(1000):
@@ -56,7 +63,7 @@ async def test_recovery_takes_interval_times_successes(clock: FakeClock,
     ctl = DegradationController(CONFIG, clock, bus)
     handler = Scripted(Response(503, b"{}"), UpstreamConnectError("refused"))
     probe = RecoveryProbe(ctl, handler, clock, CONFIG, timeout_s=10)
-    open_breaker(bus)
+    failing_reads(bus)
     started = clock.monotonic()
     await run_until_recovered(probe, ctl)
     assert clock.sleeps == [2.0] * 5  # two failures, then three successes in a row
@@ -70,7 +77,7 @@ async def test_an_open_breaker_sets_the_next_probe_time(clock: FakeClock,
     ctl = DegradationController(CONFIG, clock, bus)
     handler = Scripted(CircuitOpen("open", retry_after_s=0.7))
     probe = RecoveryProbe(ctl, handler, clock, CONFIG, timeout_s=10)
-    open_breaker(bus)
+    failing_reads(bus)
     await run_until_recovered(probe, ctl)
     assert clock.sleeps == [2.0, 0.7, 2.0, 2.0]
 
@@ -98,7 +105,7 @@ async def test_the_probe_idles_while_nothing_is_degraded(bus: RecordingBus) -> N
 
 @pytest.mark.parametrize(("answer", "ok"), [
     (Response(200, b"{}"), True), (Response(404, b"{}"), True), (Response(503, b""), False),
-    (Response(401, b"{}"), False), (Response(429, b"{}"), False),
+    (Response(401, b"{}"), False), (Response(429, b"{}"), True),
     (UpstreamConnectError("refused"), False), (RuntimeError("session closed"), False)])
 async def test_what_counts_as_a_success(clock: FakeClock, bus: RecordingBus, answer: Any,
                                         ok: bool) -> None:

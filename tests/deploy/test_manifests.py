@@ -73,7 +73,8 @@ def test_the_configmap_config_passes_check_config(name: str, tmp_path: Path) -> 
     for keys in SECRET_FILE_KEYS:
         if (path := _get(config, keys)) is not None:
             (tmp_path / Path(path).name).write_text("secret-value\n")
-    moved = text.replace(secrets_dir + "/", f"{tmp_path}/")
+    moved = text.replace(secrets_dir + "/", f"{tmp_path}/").replace(
+        "/var/lib/oanda-sidecar", str(tmp_path / "state"))
     assert moved.count(str(tmp_path)) >= 2
     (tmp_path / "config.yaml").write_text(moved)
     done = subprocess.run([sys.executable, "-m", "sidecar", "check-config", "--config",

@@ -78,3 +78,50 @@ def clean_env(**extra: str) -> dict[str, str]:
            if not k.startswith("OANDA_SIDECAR") and k != "OANDA_API_TOKEN"}
     env.update(extra)
     return env
+
+
+class SidecarProcess:
+    """`oanda-sidecar serve` in its own process, its log in a file (a pipe could fill up)."""
+
+    def __init__(self, tmp_path: Path, sim_url: str, extra_yaml: str = "",
+                 token: str = "test-oanda-token-7f3a9c") -> None:
+        self.grpc_port, self.admin_port = free_port(), free_port()
+        self.config = tmp_path / f"sidecar-{self.grpc_port}.yaml"
+        self.config.write_text(
+            f'server: {{grpc_listen: "127.0.0.1:{self.grpc_port}", '
+            f'admin_listen: "127.0.0.1:{self.admin_port}", drain_grace_s: 2}}\n'
+            f'oanda: {{base_url: "{sim_url}", max_new_connections_per_s: 100, '
+            f'request_timeout_s: 2}}\n'
+            "telemetry: {tracing_enabled: false}\n" + extra_yaml)
+        self.log = tmp_path / f"sidecar-{self.grpc_port}.log"
+        self.token = token
+        self.proc: Any = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    async def start(self) -> SidecarProcess:
+        import asyncio
+
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                *sidecar_cmd(), "serve", "--config", str(self.config),
+                env=clean_env(OANDA_API_TOKEN=self.token), stdout=asyncio.subprocess.PIPE,
+                stderr=log)
+        ready = await asyncio.wait_for(self.proc.stdout.readline(), 30)
+        assert b"ready" in ready, self.log.read_text()
+        return self
+
+    def rss_mib(self) -> float:
+        statm = Path(f"/proc/{self.proc.pid}/statm").read_text().split()
+        return int(statm[1]) * 4096 / 2**20
+
+    async def kill(self) -> None:
+        self.proc.kill()
+        await self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()

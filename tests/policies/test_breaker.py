@@ -178,7 +178,14 @@ async def test_other_4xx_are_answers_not_failures(rig: Rig) -> None:
     assert snap.total_successes == 200
 
 
-@pytest.mark.parametrize("status", [429, 401, 403, 500, 503, 504])
+async def test_a_429_storm_is_no_failure(rig: Rig) -> None:
+    """Issue 15: 429 means "slow down"; the limiter answers it, the breaker stays CLOSED."""
+    for _ in range(50):
+        await rig.send(429)
+    assert rig.state() is BreakerState.CLOSED and rig.moves() == []
+
+
+@pytest.mark.parametrize("status", [401, 403, 500, 503, 504])
 async def test_failure_statuses_count(rig: Rig, status: int) -> None:
     for _ in range(5):
         await rig.send(status)

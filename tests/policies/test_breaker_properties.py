@@ -27,8 +27,8 @@ from sidecar.upstream.endpoints import resolve
 from tests.conftest import RecordingBus
 
 RECOVERY_S = 10.0
-SUCCESSES = {"http_200", "http_400", "http_404"}
-FAILURES = {"http_503", "http_429", "http_401", "timeout"}
+SUCCESSES = {"http_200", "http_400", "http_404", "http_429"}
+FAILURES = {"http_503", "http_401", "timeout"}
 VERDICTS = sorted(SUCCESSES | FAILURES | {"rate_limited", "cancel"})
 CALL = Call(method="GET", path="/v3/accounts/a/pricing", endpoint=resolve("/v3/accounts/a/pricing"))
 

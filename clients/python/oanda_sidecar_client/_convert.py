@@ -13,6 +13,7 @@ from oanda_sidecar_client._gen.oanda.sidecar.v1 import control_pb2 as cpb
 from oanda_sidecar_client._gen.oanda.sidecar.v1 import proxy_pb2 as ppb
 from oanda_sidecar_client.models import (
     BreakerStatus,
+    Decision,
     DegradationStatus,
     EndpointLimitStatus,
     ExecuteResult,
@@ -131,7 +132,8 @@ def breakers(messages: Any) -> tuple[BreakerStatus, ...]:
 def degradation_status(msg: Any) -> DegradationStatus:
     """From DegradationStatus, GetDegradationResponse or SetDegradationResponse (same fields)."""
     return DegradationStatus(level=level_name(msg.level), reason=msg.reason,
-                             since=_time(msg, "since"), manual=msg.manual)
+                             since=_time(msg, "since"), manual=msg.manual,
+                             waiting_for=msg.waiting_for)
 
 
 def _rate_limit(msg: cpb.RateLimitStatus) -> RateLimitStatus:
@@ -157,4 +159,7 @@ def sidecar_status(msg: cpb.GetStatusResponse) -> SidecarStatus:
     return SidecarStatus(
         breakers=breakers(msg.breakers), rate_limit=_rate_limit(msg.rate_limit),
         degradation=degradation_status(msg.degradation), upstream=_upstream(msg.upstream),
-        version=msg.version, ready=msg.ready)
+        version=msg.version, ready=msg.ready, holds_kept=msg.holds_kept,
+        recent_decisions=tuple(Decision(at=_time(d, "at"), method=d.method,
+                                        endpoint=d.endpoint, outcome=d.outcome,
+                                        detail=d.detail) for d in msg.recent_decisions))

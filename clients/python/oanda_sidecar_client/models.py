@@ -116,6 +116,18 @@ class DegradationStatus:
     reason: str
     since: datetime | None
     manual: bool
+    waiting_for: str = ""  # what the level waits for before it comes down; empty at none
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A call the sidecar refused or degraded, or a change of level (`outcome` "degradation")."""
+
+    at: datetime | None
+    method: str
+    endpoint: str
+    outcome: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +140,8 @@ class SidecarStatus:
     upstream: UpstreamStatus
     version: str
     ready: bool
+    holds_kept: bool = False  # operator holds survive a restart (server.state_dir set)
+    recent_decisions: tuple[Decision, ...] = ()  # newest first
 
     def breaker(self, name: str = "rest") -> BreakerStatus | None:
         """One breaker by name (`rest` is the one for REST calls), or None."""

@@ -26,19 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from oanda_sidecar_client._gen.oanda.sidecar.v1 import proxy_pb2 as oanda_dot_sidecar_dot_v1_dot_proxy__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eoanda/sidecar/v1/control.proto\x12\x10oanda.sidecar.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1coanda/sidecar/v1/proxy.proto\"\xea\x02\n\rBreakerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.oanda.sidecar.v1.BreakerState\x12\x1c\n\x14\x63onsecutive_failures\x18\x03 \x01(\x05\x12-\n\topened_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10next_probe_in_ms\x18\x05 \x01(\x03\x12/\n\x0bstate_since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x66\x61ilure_threshold\x18\x07 \x01(\x05\x12\x1b\n\x13recovery_timeout_ms\x18\x08 \x01(\x03\x12\x16\n\x0etotal_failures\x18\t \x01(\x03\x12\x17\n\x0ftotal_successes\x18\n \x01(\x03\x12\x1b\n\x13half_open_in_flight\x18\x0b \x01(\x05\"Y\n\x13\x45ndpointLimitStatus\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x12\n\nrate_per_s\x18\x02 \x01(\x01\x12\r\n\x05\x62urst\x18\x03 \x01(\x01\x12\x0e\n\x06tokens\x18\x04 \x01(\x01\"\xfd\x01\n\x0fRateLimitStatus\x12\x12\n\nrate_per_s\x18\x01 \x01(\x01\x12\x1d\n\x15\x63onfigured_rate_per_s\x18\x02 \x01(\x01\x12\r\n\x05\x62urst\x18\x03 \x01(\x01\x12\x0e\n\x06tokens\x18\x04 \x01(\x01\x12\x15\n\rqueued_normal\x18\x05 \x01(\x05\x12\x17\n\x0fqueued_critical\x18\x06 \x01(\x05\x12\x16\n\x0erejected_total\x18\x07 \x01(\x03\x12\x16\n\x0e\x61\x64mitted_total\x18\x08 \x01(\x03\x12\x38\n\tendpoints\x18\t \x03(\x0b\x32%.oanda.sidecar.v1.EndpointLimitStatus\"\xed\x01\n\x0eUpstreamStatus\x12\x30\n\x06health\x18\x01 \x01(\x0e\x32 .oanda.sidecar.v1.UpstreamHealth\x12\x30\n\x0clast_success\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nlast_error\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12last_error_message\x18\x04 \x01(\t\x12\x19\n\x11recent_error_rate\x18\x05 \x01(\x01\x12\x10\n\x08\x62\x61se_url\x18\x06 \x01(\t\"\x91\x01\n\x11\x44\x65gradationStatus\x12\x31\n\x05level\x18\x01 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06manual\x18\x04 \x01(\x08\"\x12\n\x10GetStatusRequest\"\x8b\x02\n\x11GetStatusResponse\x12\x31\n\x08\x62reakers\x18\x01 \x03(\x0b\x32\x1f.oanda.sidecar.v1.BreakerStatus\x12\x35\n\nrate_limit\x18\x02 \x01(\x0b\x32!.oanda.sidecar.v1.RateLimitStatus\x12\x38\n\x0b\x64\x65gradation\x18\x03 \x01(\x0b\x32#.oanda.sidecar.v1.DegradationStatus\x12\x32\n\x08upstream\x18\x04 \x01(\x0b\x32 .oanda.sidecar.v1.UpstreamStatus\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\r\n\x05ready\x18\x06 \x01(\x08\"#\n\x13ResetBreakerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"I\n\x14ResetBreakerResponse\x12\x31\n\x08\x62reakers\x18\x01 \x03(\x0b\x32\x1f.oanda.sidecar.v1.BreakerStatus\"^\n\x19SetBreakerOverrideRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x08override\x18\x02 \x01(\x0e\x32!.oanda.sidecar.v1.BreakerOverride\"O\n\x1aSetBreakerOverrideResponse\x12\x31\n\x08\x62reakers\x18\x01 \x03(\x0b\x32\x1f.oanda.sidecar.v1.BreakerStatus\"\x17\n\x15GetDegradationRequest\"\x96\x01\n\x16GetDegradationResponse\x12\x31\n\x05level\x18\x01 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06manual\x18\x04 \x01(\x08\"Z\n\x15SetDegradationRequest\x12\x31\n\x05level\x18\x01 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x96\x01\n\x16SetDegradationResponse\x12\x31\n\x05level\x18\x01 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06manual\x18\x04 \x01(\x08\"\x14\n\x12WatchStatusRequest*\xb7\x01\n\x0c\x42reakerState\x12\x1d\n\x19\x42REAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42REAKER_STATE_CLOSED\x10\x01\x12\x16\n\x12\x42REAKER_STATE_OPEN\x10\x02\x12\x1b\n\x17\x42REAKER_STATE_HALF_OPEN\x10\x03\x12\x1d\n\x19\x42REAKER_STATE_FORCED_OPEN\x10\x04\x12\x1a\n\x16\x42REAKER_STATE_DISABLED\x10\x05*\x8f\x01\n\x0f\x42reakerOverride\x12 \n\x1c\x42REAKER_OVERRIDE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42REAKER_OVERRIDE_NONE\x10\x01\x12 \n\x1c\x42REAKER_OVERRIDE_FORCED_OPEN\x10\x02\x12\x1d\n\x19\x42REAKER_OVERRIDE_DISABLED\x10\x03*\x86\x01\n\x0eUpstreamHealth\x12\x1f\n\x1bUPSTREAM_HEALTH_UNSPECIFIED\x10\x00\x12\x1b\n\x17UPSTREAM_HEALTH_HEALTHY\x10\x01\x12\x1c\n\x18UPSTREAM_HEALTH_DEGRADED\x10\x02\x12\x18\n\x14UPSTREAM_HEALTH_DOWN\x10\x03\x32\xdc\x04\n\x0e\x43ontrolService\x12T\n\tGetStatus\x12\".oanda.sidecar.v1.GetStatusRequest\x1a#.oanda.sidecar.v1.GetStatusResponse\x12]\n\x0cResetBreaker\x12%.oanda.sidecar.v1.ResetBreakerRequest\x1a&.oanda.sidecar.v1.ResetBreakerResponse\x12o\n\x12SetBreakerOverride\x12+.oanda.sidecar.v1.SetBreakerOverrideRequest\x1a,.oanda.sidecar.v1.SetBreakerOverrideResponse\x12\x63\n\x0eGetDegradation\x12\'.oanda.sidecar.v1.GetDegradationRequest\x1a(.oanda.sidecar.v1.GetDegradationResponse\x12\x63\n\x0eSetDegradation\x12\'.oanda.sidecar.v1.SetDegradationRequest\x1a(.oanda.sidecar.v1.SetDegradationResponse\x12Z\n\x0bWatchStatus\x12$.oanda.sidecar.v1.WatchStatusRequest\x1a#.oanda.sidecar.v1.GetStatusResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eoanda/sidecar/v1/control.proto\x12\x10oanda.sidecar.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1coanda/sidecar/v1/proxy.proto\"\xea\x02\n\rBreakerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.oanda.sidecar.v1.BreakerState\x12\x1c\n\x14\x63onsecutive_failures\x18\x03 \x01(\x05\x12-\n\topened_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10next_probe_in_ms\x18\x05 \x01(\x03\x12/\n\x0bstate_since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x66\x61ilure_threshold\x18\x07 \x01(\x05\x12\x1b\n\x13recovery_timeout_ms\x18\x08 \x01(\x03\x12\x16\n\x0etotal_failures\x18\t \x01(\x03\x12\x17\n\x0ftotal_successes\x18\n \x01(\x03\x12\x1b\n\x13half_open_in_flight\x18\x0b \x01(\x05\"Y\n\x13\x45ndpointLimitStatus\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x12\n\nrate_per_s\x18\x02 \x01(\x01\x12\r\n\x05\x62urst\x18\x03 \x01(\x01\x12\x0e\n\x06tokens\x18\x04 \x01(\x01\"\xfd\x01\n\x0fRateLimitStatus\x12\x12\n\nrate_per_s\x18\x01 \x01(\x01\x12\x1d\n\x15\x63onfigured_rate_per_s\x18\x02 \x01(\x01\x12\r\n\x05\x62urst\x18\x03 \x01(\x01\x12\x0e\n\x06tokens\x18\x04 \x01(\x01\x12\x15\n\rqueued_normal\x18\x05 \x01(\x05\x12\x17\n\x0fqueued_critical\x18\x06 \x01(\x05\x12\x16\n\x0erejected_total\x18\x07 \x01(\x03\x12\x16\n\x0e\x61\x64mitted_total\x18\x08 \x01(\x03\x12\x38\n\tendpoints\x18\t \x03(\x0b\x32%.oanda.sidecar.v1.EndpointLimitStatus\"\xed\x01\n\x0eUpstreamStatus\x12\x30\n\x06health\x18\x01 \x01(\x0e\x32 .oanda.sidecar.v1.UpstreamHealth\x12\x30\n\x0clast_success\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nlast_error\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12last_error_message\x18\x04 \x01(\t\x12\x19\n\x11recent_error_rate\x18\x05 \x01(\x01\x12\x10\n\x08\x62\x61se_url\x18\x06 \x01(\t\"\xa6\x01\n\x11\x44\x65gradationStatus\x12\x31\n\x05level\x18\x01 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06manual\x18\x04 \x01(\x08\x12\x13\n\x0bwaiting_for\x18\n \x01(\t\"u\n\x08\x44\x65\x63ision\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\x12\n\x10GetStatusRequest\"\xd5\x02\n\x11GetStatusResponse\x12\x31\n\x08\x62reakers\x18\x01 \x03(\x0b\x32\x1f.oanda.sidecar.v1.BreakerStatus\x12\x35\n\nrate_limit\x18\x02 \x01(\x0b\x32!.oanda.sidecar.v1.RateLimitStatus\x12\x38\n\x0b\x64\x65gradation\x18\x03 \x01(\x0b\x32#.oanda.sidecar.v1.DegradationStatus\x12\x32\n\x08upstream\x18\x04 \x01(\x0b\x32 .oanda.sidecar.v1.UpstreamStatus\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\r\n\x05ready\x18\x06 \x01(\x08\x12\x12\n\nholds_kept\x18\x14 \x01(\x08\x12\x34\n\x10recent_decisions\x18\x15 \x03(\x0b\x32\x1a.oanda.sidecar.v1.Decision\"#\n\x13ResetBreakerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"I\n\x14ResetBreakerResponse\x12\x31\n\x08\x62reakers\x18\x01 \x03(\x0b\x32\x1f.oanda.sidecar.v1.BreakerStatus\"^\n\x19SetBreakerOverrideRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x08override\x18\x02 \x01(\x0e\x32!.oanda.sidecar.v1.BreakerOverride\"O\n\x1aSetBreakerOverrideResponse\x12\x31\n\x08\x62reakers\x18\x01 \x03(\x0b\x32\x1f.oanda.sidecar.v1.BreakerStatus\"\x17\n\x15GetDegradationRequest\"\xab\x01\n\x16GetDegradationResponse\x12\x31\n\x05level\x18\x01 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06manual\x18\x04 \x01(\x08\x12\x13\n\x0bwaiting_for\x18\n \x01(\t\"Z\n\x15SetDegradationRequest\x12\x31\n\x05level\x18\x01 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xab\x01\n\x16SetDegradationResponse\x12\x31\n\x05level\x18\x01 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06manual\x18\x04 \x01(\x08\x12\x13\n\x0bwaiting_for\x18\n \x01(\t\"\x14\n\x12WatchStatusRequest*\xb7\x01\n\x0c\x42reakerState\x12\x1d\n\x19\x42REAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42REAKER_STATE_CLOSED\x10\x01\x12\x16\n\x12\x42REAKER_STATE_OPEN\x10\x02\x12\x1b\n\x17\x42REAKER_STATE_HALF_OPEN\x10\x03\x12\x1d\n\x19\x42REAKER_STATE_FORCED_OPEN\x10\x04\x12\x1a\n\x16\x42REAKER_STATE_DISABLED\x10\x05*\x8f\x01\n\x0f\x42reakerOverride\x12 \n\x1c\x42REAKER_OVERRIDE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42REAKER_OVERRIDE_NONE\x10\x01\x12 \n\x1c\x42REAKER_OVERRIDE_FORCED_OPEN\x10\x02\x12\x1d\n\x19\x42REAKER_OVERRIDE_DISABLED\x10\x03*\x86\x01\n\x0eUpstreamHealth\x12\x1f\n\x1bUPSTREAM_HEALTH_UNSPECIFIED\x10\x00\x12\x1b\n\x17UPSTREAM_HEALTH_HEALTHY\x10\x01\x12\x1c\n\x18UPSTREAM_HEALTH_DEGRADED\x10\x02\x12\x18\n\x14UPSTREAM_HEALTH_DOWN\x10\x03\x32\xdc\x04\n\x0e\x43ontrolService\x12T\n\tGetStatus\x12\".oanda.sidecar.v1.GetStatusRequest\x1a#.oanda.sidecar.v1.GetStatusResponse\x12]\n\x0cResetBreaker\x12%.oanda.sidecar.v1.ResetBreakerRequest\x1a&.oanda.sidecar.v1.ResetBreakerResponse\x12o\n\x12SetBreakerOverride\x12+.oanda.sidecar.v1.SetBreakerOverrideRequest\x1a,.oanda.sidecar.v1.SetBreakerOverrideResponse\x12\x63\n\x0eGetDegradation\x12\'.oanda.sidecar.v1.GetDegradationRequest\x1a(.oanda.sidecar.v1.GetDegradationResponse\x12\x63\n\x0eSetDegradation\x12\'.oanda.sidecar.v1.SetDegradationRequest\x1a(.oanda.sidecar.v1.SetDegradationResponse\x12Z\n\x0bWatchStatus\x12$.oanda.sidecar.v1.WatchStatusRequest\x1a#.oanda.sidecar.v1.GetStatusResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oanda.sidecar.v1.control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BREAKERSTATE']._serialized_start=2240
-  _globals['_BREAKERSTATE']._serialized_end=2423
-  _globals['_BREAKEROVERRIDE']._serialized_start=2426
-  _globals['_BREAKEROVERRIDE']._serialized_end=2569
-  _globals['_UPSTREAMHEALTH']._serialized_start=2572
-  _globals['_UPSTREAMHEALTH']._serialized_end=2706
+  _globals['_BREAKERSTATE']._serialized_start=2496
+  _globals['_BREAKERSTATE']._serialized_end=2679
+  _globals['_BREAKEROVERRIDE']._serialized_start=2682
+  _globals['_BREAKEROVERRIDE']._serialized_end=2825
+  _globals['_UPSTREAMHEALTH']._serialized_start=2828
+  _globals['_UPSTREAMHEALTH']._serialized_end=2962
   _globals['_BREAKERSTATUS']._serialized_start=116
   _globals['_BREAKERSTATUS']._serialized_end=478
   _globals['_ENDPOINTLIMITSTATUS']._serialized_start=480
@@ -48,29 +48,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPSTREAMSTATUS']._serialized_start=828
   _globals['_UPSTREAMSTATUS']._serialized_end=1065
   _globals['_DEGRADATIONSTATUS']._serialized_start=1068
-  _globals['_DEGRADATIONSTATUS']._serialized_end=1213
-  _globals['_GETSTATUSREQUEST']._serialized_start=1215
-  _globals['_GETSTATUSREQUEST']._serialized_end=1233
-  _globals['_GETSTATUSRESPONSE']._serialized_start=1236
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1503
-  _globals['_RESETBREAKERREQUEST']._serialized_start=1505
-  _globals['_RESETBREAKERREQUEST']._serialized_end=1540
-  _globals['_RESETBREAKERRESPONSE']._serialized_start=1542
-  _globals['_RESETBREAKERRESPONSE']._serialized_end=1615
-  _globals['_SETBREAKEROVERRIDEREQUEST']._serialized_start=1617
-  _globals['_SETBREAKEROVERRIDEREQUEST']._serialized_end=1711
-  _globals['_SETBREAKEROVERRIDERESPONSE']._serialized_start=1713
-  _globals['_SETBREAKEROVERRIDERESPONSE']._serialized_end=1792
-  _globals['_GETDEGRADATIONREQUEST']._serialized_start=1794
-  _globals['_GETDEGRADATIONREQUEST']._serialized_end=1817
-  _globals['_GETDEGRADATIONRESPONSE']._serialized_start=1820
-  _globals['_GETDEGRADATIONRESPONSE']._serialized_end=1970
-  _globals['_SETDEGRADATIONREQUEST']._serialized_start=1972
-  _globals['_SETDEGRADATIONREQUEST']._serialized_end=2062
-  _globals['_SETDEGRADATIONRESPONSE']._serialized_start=2065
-  _globals['_SETDEGRADATIONRESPONSE']._serialized_end=2215
-  _globals['_WATCHSTATUSREQUEST']._serialized_start=2217
-  _globals['_WATCHSTATUSREQUEST']._serialized_end=2237
-  _globals['_CONTROLSERVICE']._serialized_start=2709
-  _globals['_CONTROLSERVICE']._serialized_end=3313
+  _globals['_DEGRADATIONSTATUS']._serialized_end=1234
+  _globals['_DECISION']._serialized_start=1236
+  _globals['_DECISION']._serialized_end=1353
+  _globals['_GETSTATUSREQUEST']._serialized_start=1355
+  _globals['_GETSTATUSREQUEST']._serialized_end=1373
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1376
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1717
+  _globals['_RESETBREAKERREQUEST']._serialized_start=1719
+  _globals['_RESETBREAKERREQUEST']._serialized_end=1754
+  _globals['_RESETBREAKERRESPONSE']._serialized_start=1756
+  _globals['_RESETBREAKERRESPONSE']._serialized_end=1829
+  _globals['_SETBREAKEROVERRIDEREQUEST']._serialized_start=1831
+  _globals['_SETBREAKEROVERRIDEREQUEST']._serialized_end=1925
+  _globals['_SETBREAKEROVERRIDERESPONSE']._serialized_start=1927
+  _globals['_SETBREAKEROVERRIDERESPONSE']._serialized_end=2006
+  _globals['_GETDEGRADATIONREQUEST']._serialized_start=2008
+  _globals['_GETDEGRADATIONREQUEST']._serialized_end=2031
+  _globals['_GETDEGRADATIONRESPONSE']._serialized_start=2034
+  _globals['_GETDEGRADATIONRESPONSE']._serialized_end=2205
+  _globals['_SETDEGRADATIONREQUEST']._serialized_start=2207
+  _globals['_SETDEGRADATIONREQUEST']._serialized_end=2297
+  _globals['_SETDEGRADATIONRESPONSE']._serialized_start=2300
+  _globals['_SETDEGRADATIONRESPONSE']._serialized_end=2471
+  _globals['_WATCHSTATUSREQUEST']._serialized_start=2473
+  _globals['_WATCHSTATUSREQUEST']._serialized_end=2493
+  _globals['_CONTROLSERVICE']._serialized_start=2965
+  _globals['_CONTROLSERVICE']._serialized_end=3569
 # @@protoc_insertion_point(module_scope)

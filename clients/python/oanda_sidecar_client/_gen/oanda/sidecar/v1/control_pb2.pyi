@@ -125,36 +125,56 @@ class UpstreamStatus(_message.Message):
     def __init__(self, health: _Optional[_Union[UpstreamHealth, str]] = ..., last_success: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error_message: _Optional[str] = ..., recent_error_rate: _Optional[float] = ..., base_url: _Optional[str] = ...) -> None: ...
 
 class DegradationStatus(_message.Message):
-    __slots__ = ("level", "reason", "since", "manual")
+    __slots__ = ("level", "reason", "since", "manual", "waiting_for")
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     MANUAL_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_FIELD_NUMBER: _ClassVar[int]
     level: _proxy_pb2.DegradationLevel
     reason: str
     since: _timestamp_pb2.Timestamp
     manual: bool
-    def __init__(self, level: _Optional[_Union[_proxy_pb2.DegradationLevel, str]] = ..., reason: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manual: _Optional[bool] = ...) -> None: ...
+    waiting_for: str
+    def __init__(self, level: _Optional[_Union[_proxy_pb2.DegradationLevel, str]] = ..., reason: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manual: _Optional[bool] = ..., waiting_for: _Optional[str] = ...) -> None: ...
+
+class Decision(_message.Message):
+    __slots__ = ("at", "method", "endpoint", "outcome", "detail")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    method: str
+    endpoint: str
+    outcome: str
+    detail: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., method: _Optional[str] = ..., endpoint: _Optional[str] = ..., outcome: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("breakers", "rate_limit", "degradation", "upstream", "version", "ready")
+    __slots__ = ("breakers", "rate_limit", "degradation", "upstream", "version", "ready", "holds_kept", "recent_decisions")
     BREAKERS_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     DEGRADATION_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
+    HOLDS_KEPT_FIELD_NUMBER: _ClassVar[int]
+    RECENT_DECISIONS_FIELD_NUMBER: _ClassVar[int]
     breakers: _containers.RepeatedCompositeFieldContainer[BreakerStatus]
     rate_limit: RateLimitStatus
     degradation: DegradationStatus
     upstream: UpstreamStatus
     version: str
     ready: bool
-    def __init__(self, breakers: _Optional[_Iterable[_Union[BreakerStatus, _Mapping]]] = ..., rate_limit: _Optional[_Union[RateLimitStatus, _Mapping]] = ..., degradation: _Optional[_Union[DegradationStatus, _Mapping]] = ..., upstream: _Optional[_Union[UpstreamStatus, _Mapping]] = ..., version: _Optional[str] = ..., ready: _Optional[bool] = ...) -> None: ...
+    holds_kept: bool
+    recent_decisions: _containers.RepeatedCompositeFieldContainer[Decision]
+    def __init__(self, breakers: _Optional[_Iterable[_Union[BreakerStatus, _Mapping]]] = ..., rate_limit: _Optional[_Union[RateLimitStatus, _Mapping]] = ..., degradation: _Optional[_Union[DegradationStatus, _Mapping]] = ..., upstream: _Optional[_Union[UpstreamStatus, _Mapping]] = ..., version: _Optional[str] = ..., ready: _Optional[bool] = ..., holds_kept: _Optional[bool] = ..., recent_decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ...) -> None: ...
 
 class ResetBreakerRequest(_message.Message):
     __slots__ = ("name",)
@@ -187,16 +207,18 @@ class GetDegradationRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetDegradationResponse(_message.Message):
-    __slots__ = ("level", "reason", "since", "manual")
+    __slots__ = ("level", "reason", "since", "manual", "waiting_for")
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     MANUAL_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_FIELD_NUMBER: _ClassVar[int]
     level: _proxy_pb2.DegradationLevel
     reason: str
     since: _timestamp_pb2.Timestamp
     manual: bool
-    def __init__(self, level: _Optional[_Union[_proxy_pb2.DegradationLevel, str]] = ..., reason: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manual: _Optional[bool] = ...) -> None: ...
+    waiting_for: str
+    def __init__(self, level: _Optional[_Union[_proxy_pb2.DegradationLevel, str]] = ..., reason: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manual: _Optional[bool] = ..., waiting_for: _Optional[str] = ...) -> None: ...
 
 class SetDegradationRequest(_message.Message):
     __slots__ = ("level", "reason")
@@ -207,16 +229,18 @@ class SetDegradationRequest(_message.Message):
     def __init__(self, level: _Optional[_Union[_proxy_pb2.DegradationLevel, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SetDegradationResponse(_message.Message):
-    __slots__ = ("level", "reason", "since", "manual")
+    __slots__ = ("level", "reason", "since", "manual", "waiting_for")
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     MANUAL_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_FIELD_NUMBER: _ClassVar[int]
     level: _proxy_pb2.DegradationLevel
     reason: str
     since: _timestamp_pb2.Timestamp
     manual: bool
-    def __init__(self, level: _Optional[_Union[_proxy_pb2.DegradationLevel, str]] = ..., reason: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manual: _Optional[bool] = ...) -> None: ...
+    waiting_for: str
+    def __init__(self, level: _Optional[_Union[_proxy_pb2.DegradationLevel, str]] = ..., reason: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., manual: _Optional[bool] = ..., waiting_for: _Optional[str] = ...) -> None: ...
 
 class WatchStatusRequest(_message.Message):
     __slots__ = ()
