@@ -70,6 +70,12 @@ def build_resource(service_name: str, extra: Mapping[str, str] | None = None) ->
     return Resource.create(attrs)
 
 
+def collector_configured() -> bool:
+    """Whether the standard OTLP variables name a collector to export to."""
+    return any(os.environ.get(name) for name in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
 def default_exporter() -> SpanExporter:
     """OTLP/gRPC, configured by OTEL_EXPORTER_OTLP_*; a short timeout unless one is set."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -95,9 +101,13 @@ class Tracing:
                  exporter: SpanExporter | None = None,
                  resource_attrs: Mapping[str, str] | None = None,
                  upstream_url: str | None = None) -> None:
-        self.enabled = config.tracing_enabled
+        self.enabled = config.tracing_enabled and (exporter is not None or collector_configured())
         self._unsubscribe: list[Callable[[], None]] = []
         self._server_address = urlsplit(upstream_url).hostname if upstream_url else None
+        if config.tracing_enabled and not self.enabled:
+            # Not a stream of export errors to localhost:4317: one line, and no spans made.
+            _log.info("tracing off: no OTLP collector configured (set "
+                      "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)")
         if not self.enabled:
             return
         self._exporter = exporter if exporter is not None else default_exporter()
