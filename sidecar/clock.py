@@ -74,3 +74,12 @@ class FakeClock:
         for _, fut in due:
             if not fut.done():
                 fut.set_result(None)
+
+
+def rfc3339(wall: float) -> str:
+    """Wall-clock seconds as RFC 3339 UTC with microseconds, the one time format of every
+    status surface (gRPC Timestamps render the same way in JSON)."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="microseconds").replace(
+        "+00:00", "Z")

@@ -15,6 +15,8 @@ Rules, per condition key (all times on the injected clock's monotonic scale):
 
 from __future__ import annotations
 
+from sidecar.clock import rfc3339
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +51,8 @@ class Alert:
     def as_dict(self) -> dict[str, Any]:
         return {"condition": self.condition, "action": self.action, "severity": self.severity,
                 "summary": self.summary, "count": self.count, "occurrences": self.occurrences,
-                "at": self.at, "last_at": self.last_at, "channels": dict(self.status),
+                "at": rfc3339(self.at), "last_at": rfc3339(self.last_at),
+                "channels": dict(self.status),
                 "delivered": bool(self.status)
                 and all(s == "sent" for s in self.status.values())}
 

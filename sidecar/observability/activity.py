@@ -21,11 +21,12 @@ from sidecar.events import (
     RateLimitRejected,
     RetryScheduled,
 )
+from sidecar.clock import rfc3339
 from sidecar.vocabulary import Outcome, Verdict, classify
 
 # The series the ring keeps, in the order of a bucket's counters.
-SERIES = ("requests", "errors", "clientErrors", "retries", "throttled", "breakerRejected",
-          "rateLimited")
+SERIES = ("requests", "errors", "client_errors", "retries", "throttled", "breaker_rejected",
+          "rate_limited")
 _REQUESTS, _ERRORS, _CLIENT_ERRORS, _RETRIES, _THROTTLED, _BREAKER, _RATE = range(len(SERIES))
 
 
@@ -42,8 +43,9 @@ class _ErrorGroup:
 
     def as_dict(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "key": self.key, "status": self.status,
-                "method": self.method, "count": self.count, "firstSeen": self.first_seen,
-                "lastSeen": self.last_seen, "message": self.message}
+                "method": self.method, "count": self.count,
+                "first_seen": rfc3339(self.first_seen), "last_seen": rfc3339(self.last_seen),
+                "message": self.message}
 
 
 class Activity:
@@ -136,11 +138,11 @@ class Activity:
                     series[s][pos] = value
         start_at = wall - (mono - first * self._bucket_s)
         return {
-            "now": wall,
-            "bucketSeconds": self._bucket_s,
-            "windowSeconds": self._size * self._bucket_s,
-            "startAt": start_at,
+            "now": rfc3339(wall),
+            "bucket_seconds": self._bucket_s,
+            "window_seconds": self._size * self._bucket_s,
+            "start_at": rfc3339(start_at),
             "series": dict(zip(SERIES, series, strict=True)),
             "totals": {name: sum(values) for name, values in zip(SERIES, series, strict=True)},
-            "recentErrors": [g.as_dict() for g in reversed(self._groups.values())],
+            "recent_errors": [g.as_dict() for g in reversed(self._groups.values())],
         }

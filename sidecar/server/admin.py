@@ -85,7 +85,9 @@ class AdminServer:
 
     async def _status(self, request: web.Request) -> web.Response:
         message = status_response(self._board.snapshot(), sidecar.__version__)
-        payload = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+        # snake_case, as grpcurl prints it and as the alerts and activity are spelled.
+        payload = json_format.MessageToDict(message, always_print_fields_with_no_presence=True,
+                                            preserving_proto_field_name=True)
         for extra in self._extra_status:
             try:
                 payload.update(extra())

@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.clock import FakeClock
+from sidecar.clock import FakeClock, rfc3339
 from sidecar.events import (
     AttemptFinished,
     BreakerRejected,
@@ -17,6 +17,12 @@ from sidecar.events import (
     RetryScheduled,
 )
 from sidecar.observability.activity import SERIES, Activity
+
+
+def _epoch(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 ORDERS = "/v3/accounts/{accountID}/orders"
 PRICING = "/v3/accounts/{accountID}/pricing"
@@ -41,8 +47,8 @@ def test_counts_land_in_the_bucket_of_their_time(clock: FakeClock) -> None:
     bus.publish(finished("http_5xx", 503))
     snap = activity.snapshot()
     requests = snap["series"]["requests"]
-    assert len(requests) == 90 and snap["bucketSeconds"] == 10.0
-    assert snap["windowSeconds"] == 900.0
+    assert len(requests) == 90 and snap["bucket_seconds"] == 10.0
+    assert snap["window_seconds"] == 900.0
     assert requests[-2:] == [1, 2]
     assert snap["series"]["errors"][-2:] == [0, 1]
     assert snap["totals"]["requests"] == 3 and snap["totals"]["errors"] == 1
@@ -65,9 +71,10 @@ def test_time_axis_covers_the_window_ending_now(clock: FakeClock) -> None:
     _, activity = make(clock, bucket_s=10.0, window_s=60.0)
     clock.advance(3.0)
     snap = activity.snapshot()
-    end = snap["startAt"] + snap["windowSeconds"]
-    assert snap["now"] == clock.wall()
-    assert end - 10.0 <= snap["now"] < end
+    start, now = _epoch(snap["start_at"]), _epoch(snap["now"])
+    end = start + snap["window_seconds"]
+    assert snap["now"] == rfc3339(clock.wall())  # RFC 3339, like every time in /api/status
+    assert end - 10.0 <= now < end
     assert len(snap["series"]["requests"]) == 6
 
 
@@ -80,8 +87,8 @@ def test_each_kind_of_event_has_its_series(clock: FakeClock) -> None:
     bus.publish(RateLimitRejected(0.0, ORDERS, 5.0, 0.1))
     bus.publish(finished("http_4xx", 404))
     totals = activity.snapshot()["totals"]
-    assert totals == {"requests": 1, "errors": 0, "clientErrors": 1, "retries": 1,
-                      "throttled": 1, "breakerRejected": 1, "rateLimited": 1}
+    assert totals == {"requests": 1, "errors": 0, "client_errors": 1, "retries": 1,
+                      "throttled": 1, "breaker_rejected": 1, "rate_limited": 1}
     assert set(totals) == set(SERIES)
 
 
@@ -93,13 +100,13 @@ def test_errors_are_grouped_by_endpoint_and_status_or_reason(clock: FakeClock) -
     bus.publish(finished("http_5xx", 503, endpoint=PRICING))
     bus.publish(finished("circuit_open", None, error="circuit breaker 'rest' is open"))
     bus.publish(finished())  # a success is not an error group
-    groups = activity.snapshot()["recentErrors"]
+    groups = activity.snapshot()["recent_errors"]
     assert [(g["endpoint"], g["key"], g["count"]) for g in groups] == [
         (ORDERS, "circuit_open", 1), (PRICING, "503", 1), (ORDERS, "503", 2)]
     orders_503 = groups[2]
     assert orders_503["status"] == 503 and orders_503["method"] == "POST"
-    assert orders_503["firstSeen"] == clock.wall() - 5.0
-    assert orders_503["lastSeen"] == clock.wall()
+    assert orders_503["first_seen"] == rfc3339(clock.wall() - 5.0)
+    assert orders_503["last_seen"] == rfc3339(clock.wall())
     assert groups[0]["message"] == "circuit breaker 'rest' is open"
     assert groups[0]["status"] is None
 
@@ -111,7 +118,7 @@ def test_error_groups_are_bounded_least_recently_seen_first_out(clock: FakeClock
         clock.advance(1.0)
     bus.publish(finished("http_5xx", 500))  # seen again: now the most recent
     bus.publish(finished("http_5xx", 504))  # a fourth group pushes out the stalest, 502
-    keys = [g["key"] for g in activity.snapshot()["recentErrors"]]
+    keys = [g["key"] for g in activity.snapshot()["recent_errors"]]
     assert keys == ["504", "500", "503"]
 
 
