@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sidecar.sim.engine import Outcome, create_order, error, execute, invalid, rejected
+from sidecar.sim.engine import Outcome, create_order, error, invalid, rejected
+from sidecar.sim.fills import fill
 from sidecar.sim.formats import parse_decimal
 from sidecar.sim.market import INSTRUMENTS, Market
-from sidecar.sim.state import Account, Batch, Order, Trade
+from sidecar.sim.records import Order, Trade
+from sidecar.sim.state import Account, Batch
 
 
 def _amount(spec: object, available: Decimal) -> Decimal | str:
@@ -45,7 +47,7 @@ def close_trade(account: Account, market: Market, batch: Batch, spec: str,
     order = _closing_order(batch, trade.instrument, -units if trade.current_units > 0 else units,
                            {"tradeClose": close_spec})
     answer = {"orderCreateTransaction": create_order(account, batch, order, "TRADE_CLOSE")}
-    answer.update(execute(account, market, batch, order, [trade], "MARKET_ORDER_TRADE_CLOSE"))
+    answer.update(fill(account, market, batch, order, [trade], "MARKET_ORDER_TRADE_CLOSE"))
     return Outcome(200, {**answer, **batch.tail()}, location=order.id)
 
 
@@ -101,7 +103,7 @@ def close_position(account: Account, market: Market, batch: Batch, instrument: s
                                                             "units": want}})
         answer[f"{side}OrderCreateTransaction"] = create_order(account, batch, order,
                                                                "POSITION_CLOSEOUT")
-        filled = execute(account, market, batch, order, trades, "MARKET_ORDER_POSITION_CLOSEOUT")
+        filled = fill(account, market, batch, order, trades, "MARKET_ORDER_POSITION_CLOSEOUT")
         answer.update({f"{side}{k[0].upper()}{k[1:]}": v for k, v in filled.items()})
     first_order = answer[f"{plans[0][0]}OrderCreateTransaction"]["id"]
     return Outcome(200, {**answer, **batch.tail()}, location=first_order)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.formats import Timestamp, quantize
 
 TICK_S = 0.25
@@ -79,16 +80,43 @@ class Quote:
 
 
 class Market:
-    """Deterministic prices per seed for the instruments of `INSTRUMENTS`."""
+    """Deterministic prices per seed for the instruments of `INSTRUMENTS`.
 
-    def __init__(self, seed: int) -> None:
+    Two things bend the formula: the calendar (while closed, prices stay at the last tick before
+    the close) and holds set through the fault API (an instrument quoted at a fixed bid/ask until
+    released), so that a test can cross an order's price exactly when it wants to.
+    """
+
+    def __init__(self, seed: int, calendar: MarketCalendar | None = None) -> None:
+        self.calendar = calendar or MarketCalendar.always_open()
+        self.holds: dict[str, tuple[Decimal, Decimal]] = {}  # instrument -> (bid, ask)
         self._phases: dict[str, tuple[tuple[float, ...], int]] = {}
         for name in INSTRUMENTS:
             rng = random.Random(f"{seed}:{name}")
             phases = tuple(rng.uniform(0, 2 * math.pi) for _ in _WAVES)
             self._phases[name] = (phases, rng.getrandbits(32))
 
+    def tradeable(self, t: float) -> bool:
+        return self.calendar.is_open(t)
+
+    def hold(self, name: str, bid: Decimal, ask: Decimal) -> None:
+        if ask < bid or bid <= 0:
+            raise ValueError("a held price needs 0 < bid <= ask")
+        prec = INSTRUMENTS[name].display_precision
+        self.holds[name] = (quantize(bid, prec), quantize(ask, prec))
+
+    def hold_mid(self, name: str, mid: Decimal) -> None:
+        """Hold at `mid` with the instrument's usual spread."""
+        spec = INSTRUMENTS[name]
+        half = Decimal(str(spec.spread_pips)) * Decimal(10) ** spec.pip_location / 2
+        self.hold(name, mid - half, mid + half)
+
     def mid(self, name: str, t: float) -> float:
+        """The formula's mid (holds aside), frozen while the market is closed."""
+        closed = self.calendar.closed_since(t)
+        return self._formula(name, t if closed is None else min(t, closed - TICK_S))
+
+    def _formula(self, name: str, t: float) -> float:
         spec = INSTRUMENTS[name]
         phases, salt = self._phases[name]
         tick = math.floor(t / TICK_S)
@@ -99,8 +127,14 @@ class Market:
         return spec.base_price * (1 + x + _NOISE * noise)
 
     def quote(self, name: str, t: float) -> Quote:
+        held = self.holds.get(name)
+        if held is not None:
+            return Quote(name, held[0], held[1], math.floor(t / TICK_S) * TICK_S)
+        closed = self.calendar.closed_since(t)
+        if closed is not None:  # frozen at the last tick before the close
+            t = min(t, closed - TICK_S)
         spec = INSTRUMENTS[name]
-        mid = self.mid(name, t)
+        mid = self._formula(name, t)
         half = spec.spread_pips * 10.0 ** spec.pip_location / 2
         prec = spec.display_precision
         return Quote(name, quantize(Decimal(mid - half), prec),
@@ -111,17 +145,22 @@ class Market:
         if currency == "USD":
             return Decimal(1)
         if f"{currency}_USD" in INSTRUMENTS:
-            return Decimal(self.mid(f"{currency}_USD", t))
+            return self._current_mid(f"{currency}_USD", t)
         if f"USD_{currency}" in INSTRUMENTS:
-            return Decimal(1) / Decimal(self.mid(f"USD_{currency}", t))
+            return Decimal(1) / self._current_mid(f"USD_{currency}", t)
         return Decimal(1)
+
+    def _current_mid(self, name: str, t: float) -> Decimal:
+        held = self.holds.get(name)
+        return (held[0] + held[1]) / 2 if held is not None else Decimal(self.mid(name, t))
 
     def price_json(self, name: str, t: float) -> dict[str, Any]:
         q = self.quote(name, t)
         factor = self.to_home(name.split("_")[1], t)
+        tradeable = self.calendar.is_open(t)
         return {
-            "type": "PRICE", "instrument": name, "time": Timestamp(q.t), "status": "tradeable",
-            "tradeable": True,
+            "type": "PRICE", "instrument": name, "time": Timestamp(q.t),
+            "status": "tradeable" if tradeable else "non-tradeable", "tradeable": tradeable,
             "bids": [{"price": q.bid, "liquidity": 10_000_000}],
             "asks": [{"price": q.ask, "liquidity": 10_000_000}],
             "closeoutBid": q.bid, "closeoutAsk": q.ask,
