@@ -139,7 +139,7 @@ def build(order_id: str, details: Details, trade: Trade, market: Market, now: fl
         order.price = trade.price - details.distance if long_trade \
             else trade.price + details.distance
     if details.guaranteed:
-        order.premium = Decimal(10).scaleb(INSTRUMENTS[trade.instrument].pip_location)
+        order.premium = Decimal(1).scaleb(INSTRUMENTS[trade.instrument].pip_location)
     if details.type == "TRAILING_STOP_LOSS" and details.distance is not None:
         q = market.quote(trade.instrument, now)
         order.trailing_stop_value = q.bid - details.distance if long_trade \
