@@ -60,6 +60,19 @@ class MarketCalendar:
     def always_open(cls) -> MarketCalendar:
         return cls(None, None)
 
+    @classmethod
+    def parse(cls, text: str) -> MarketCalendar:
+        """`weekend` (Friday 21:00 to Sunday 21:00 UTC), `always`, or `CLOSES-OPENS` with
+        weekly points (`"fri 22:00-sun 22:00"`); ValueError names the problem."""
+        if text == "weekend":
+            return cls()
+        if text == "always":
+            return cls.always_open()
+        closes, dash, opens = text.partition("-")
+        if not dash:
+            raise ValueError(f"expected 'weekend', 'always' or 'fri 21:00-sun 21:00', got {text!r}")
+        return cls(closes, opens)
+
     def force(self, mode: str, now: float) -> None:
         """`open` or `closed` from now on whatever the schedule says; `auto` follows it again."""
         if mode not in MODES:

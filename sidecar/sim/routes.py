@@ -7,15 +7,24 @@ from typing import Any
 
 from aiohttp import web
 
-from sidecar.sim import trading_routes
+from sidecar.sim import trading_routes, transactions
 from sidecar.sim.closeouts import configure
 from sidecar.sim.formats import Timestamp, parse_time
 from sidecar.sim.market import GRANULARITIES, INSTRUMENTS, MAX_CANDLES, candle_starts
 from sidecar.sim.views import Valuation
-from sidecar.sim.wire import account, answer, batch, body, fail, int_param, json_response, now
+from sidecar.sim.wire import (
+    account,
+    answer,
+    batch,
+    body,
+    fail,
+    flag,
+    int_param,
+    json_response,
+    now,
+)
 from sidecar.sim.wire import state as sim_state
 
-MAX_TRANSACTIONS = 1000
 _FACTOR = Decimal("1e-8")
 
 
@@ -74,12 +83,22 @@ async def account_changes(request: web.Request) -> web.Response:
 
 
 async def pricing(request: web.Request) -> web.Response:
+    """Prices now; `since`: only those that changed after it (a price's time is its tick)."""
     account(request)
     market, t = sim_state(request).market, now(request)
     names = _instrument_list(request, required=True)
-    out: dict[str, Any] = {"prices": [market.price_json(n, t) for n in names],
-                           "time": Timestamp(t)}
-    if request.query.get("includeHomeConversions") == "true":
+    if flag(request, "includeUnitsAvailable", False):
+        raise fail(400, "includeUnitsAvailable (deprecated by OANDA) is not supported by the "
+                        "simulator")
+    prices = [market.price_json(n, t) for n in names]
+    if "since" in request.query:
+        try:
+            since = parse_time(request.query["since"])
+        except ValueError:
+            raise fail(400, "Invalid value specified for 'since'") from None
+        prices = [p for p in prices if p["time"].t > since]
+    out: dict[str, Any] = {"prices": prices, "time": Timestamp(t)}
+    if flag(request, "includeHomeConversions", False):
         currencies = sorted({c for n in names for c in n.split("_")})
         out["homeConversions"] = [
             {"currency": c, "accountGain": f, "accountLoss": f, "positionValue": f}
@@ -112,43 +131,6 @@ async def candles(request: web.Request) -> web.Response:
     return json_response({"instrument": name, "granularity": granularity, "candles": rows})
 
 
-async def transaction(request: web.Request) -> web.Response:
-    acct = account(request)
-    tx_id = int(request.match_info["transactionID"])
-    if not 1 <= tx_id <= len(acct.transactions):
-        raise fail(404, "The Transaction specified does not exist", "NO_SUCH_TRANSACTION")
-    return json_response({"transaction": acct.transactions[tx_id - 1],
-                          "lastTransactionID": acct.last_transaction_id})
-
-
-async def transactions_since(request: web.Request) -> web.Response:
-    acct = account(request)
-    since = int_param(request, "id")
-    txs = acct.transactions[since:since + MAX_TRANSACTIONS]
-    return json_response({"transactions": txs, "lastTransactionID": acct.last_transaction_id})
-
-
-async def transactions_range(request: web.Request) -> web.Response:
-    acct = account(request)
-    first, last = int_param(request, "from"), int_param(request, "to")
-    if first < 1 or last < first or last - first >= MAX_TRANSACTIONS:
-        raise fail(400, "Invalid transaction ID range")
-    return json_response({"transactions": acct.transactions[first - 1:last],
-                          "lastTransactionID": acct.last_transaction_id})
-
-
-async def transaction_pages(request: web.Request) -> web.Response:
-    acct = account(request)
-    size = int_param(request, "pageSize", 100, MAX_TRANSACTIONS) or 100
-    total = len(acct.transactions)
-    base = request.url.origin().with_path(f"/v3/accounts/{acct.id}/transactions/idrange")
-    pages = [str(base.with_query({"from": str(i), "to": str(min(i + size - 1, total))}))
-             for i in range(1, total + 1, size)]
-    return json_response({"from": acct.transactions[0]["time"], "to": Timestamp(now(request)),
-                          "pageSize": size, "count": total, "pages": pages,
-                          "lastTransactionID": acct.last_transaction_id})
-
-
 def add_routes(app: web.Application) -> None:
     a = "/v3/accounts/{accountID}"
     app.router.add_get("/v3/accounts", accounts)
@@ -160,8 +142,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{a}/pricing", pricing)
     app.router.add_get("/v3/instruments/{instrument}/candles", candles)
     app.router.add_get(f"{a}/instruments/{{instrument}}/candles", candles)
-    app.router.add_get(f"{a}/transactions", transaction_pages)
-    app.router.add_get(f"{a}/transactions/sinceid", transactions_since)
-    app.router.add_get(f"{a}/transactions/idrange", transactions_range)
-    app.router.add_get(f"{a}/transactions/{{transactionID:[0-9]+}}", transaction)
+    transactions.add_routes(app, a)
     trading_routes.add_routes(app, a)

@@ -249,11 +249,12 @@ def build_app(sim: Simulator) -> web.Application:
 
 async def run_simulator(host: str, port: int, token: str = "sim-token", *,
                         rate_limit_per_s: int = 120, accounts: int = 1, seed: int = 0,
-                        calendar: MarketCalendar | None = None) -> None:
+                        calendar: MarketCalendar | None = None,
+                        gsl_mode: str = "DISABLED") -> None:
     """`oanda-sidecar sim`: serve until cancelled, announcing the URL on one line. The market
     closes at weekends (Friday 21:00 to Sunday 21:00 UTC) unless `calendar` says otherwise."""
     sim = Simulator(token=token, rate_limit_per_s=rate_limit_per_s, accounts=accounts, seed=seed,
-                    calendar=calendar or MarketCalendar())
+                    calendar=calendar or MarketCalendar(), gsl_mode=gsl_mode)
     await sim.start(host, port)
     print(f"simulator listening on {sim.url}", flush=True)
     try:
