@@ -169,7 +169,8 @@ class Market:
         }
 
     def candles(self, name: str, granularity: str, starts: list[float], now: float,
-                components: str) -> list[dict[str, Any]]:
+                components: str, smooth: bool = False) -> list[dict[str, Any]]:
+        """`smooth`: each candle opens at the previous one's close, as OANDA smooths them."""
         g = GRANULARITIES[granularity]
         spec = INSTRUMENTS[name]
         half = spec.spread_pips * 10.0 ** spec.pip_location / 2
@@ -177,6 +178,8 @@ class Market:
         for start in starts:
             end = min(start + g - TICK_S, now)
             samples = [self.mid(name, start + (end - start) * i / 4) for i in range(5)]
+            if smooth:
+                samples[0] = self.mid(name, start - TICK_S)
             candle: dict[str, Any] = {"complete": start + g <= now, "volume": 1 + int(
                 abs(samples[2] - samples[1]) * 1e6) % (g * 2), "time": Timestamp(start)}
             for key, letter, shift in (("bid", "B", -half), ("ask", "A", half), ("mid", "M", 0)):
@@ -189,23 +192,33 @@ class Market:
 
 
 def candle_starts(granularity: str, now: float, count: int | None, start: float | None,
-                  end: float | None) -> list[float]:
-    """The start times of the candles a request asks for; ValueError names the bad parameter."""
+                  end: float | None, *, offset: float = 0.0, include_first: bool = True
+                  ) -> list[float]:
+    """The start times of the candles a request asks for; ValueError names the bad parameter.
+    Candles start at `offset` plus a multiple of their length (the daily/weekly alignment);
+    `include_first`: the candle covering `start` is included."""
     g = GRANULARITIES[granularity]
     if count is not None and not 1 <= count <= MAX_CANDLES:
         raise ValueError("Maximum value for 'count' exceeded" if count > 0
                          else "Invalid value specified for 'count'")
-    last = math.floor(now / g) * g
+
+    def floor(t: float) -> float:
+        return math.floor((t - offset) / g) * g + offset
+
+    last = floor(now)
+    if start is not None:
+        first = floor(start)
+        if not include_first:
+            first += g
     if start is not None and end is not None:
         if count is not None:
             raise ValueError("'count' may not be specified with both 'from' and 'to'")
-        first, stop = math.ceil(start / g) * g, min(math.floor(end / g) * g, last)
+        stop = min(floor(end), last)
         if (stop - first) / g + 1 > MAX_CANDLES:
             raise ValueError("Maximum value for 'count' exceeded")
     elif start is not None:
-        first = math.ceil(start / g) * g
         stop = min(first + (count or 500) * g - g, last)
     else:
-        stop = last if end is None else min(math.floor(end / g) * g, last)
+        stop = last if end is None else min(floor(end), last)
         first = stop - ((count or 500) - 1) * g
     return [float(first + i * g) for i in range(max(0, int((stop - first) // g) + 1))]

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from sidecar.sim import trading_routes, transactions
+from sidecar.sim import candles, trading_routes, transactions
 from sidecar.sim.closeouts import configure
 from sidecar.sim.formats import Timestamp, parse_time
-from sidecar.sim.market import GRANULARITIES, INSTRUMENTS, MAX_CANDLES, candle_starts
+from sidecar.sim.market import INSTRUMENTS
 from sidecar.sim.views import Valuation
 from sidecar.sim.wire import (
     account,
@@ -106,31 +106,6 @@ async def pricing(request: web.Request) -> web.Response:
     return json_response(out)
 
 
-async def candles(request: web.Request) -> web.Response:
-    if "accountID" in request.match_info:
-        account(request)
-    name = request.match_info["instrument"]
-    if name not in INSTRUMENTS:
-        raise fail(400, "Invalid value specified for 'instrument'")
-    q = request.query
-    granularity = q.get("granularity", "S5")
-    components = q.get("price", "M")
-    if granularity not in GRANULARITIES:
-        raise fail(400, "Invalid value specified for 'granularity'")
-    if not components or set(components) - set("BAM"):
-        raise fail(400, "Invalid value specified for 'price'")
-    count = int_param(request, "count", 500, MAX_CANDLES) if "count" in q else None
-    t = now(request)
-    try:
-        start = parse_time(q["from"]) if "from" in q else None
-        end = parse_time(q["to"]) if "to" in q else None
-        starts = candle_starts(granularity, t, count, start, end)
-    except ValueError as exc:
-        raise fail(400, str(exc)) from None
-    rows = sim_state(request).market.candles(name, granularity, starts, t, components)
-    return json_response({"instrument": name, "granularity": granularity, "candles": rows})
-
-
 def add_routes(app: web.Application) -> None:
     a = "/v3/accounts/{accountID}"
     app.router.add_get("/v3/accounts", accounts)
@@ -140,7 +115,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_patch(f"{a}/configuration", account_configuration)
     app.router.add_get(f"{a}/changes", account_changes)
     app.router.add_get(f"{a}/pricing", pricing)
-    app.router.add_get("/v3/instruments/{instrument}/candles", candles)
-    app.router.add_get(f"{a}/instruments/{{instrument}}/candles", candles)
+    candles.add_routes(app, a)
     transactions.add_routes(app, a)
     trading_routes.add_routes(app, a)

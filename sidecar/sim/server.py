@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from sidecar.clock import Clock, SystemClock
-from sidecar.sim import admin, controls, routes
+from sidecar.sim import admin, controls, refusals, routes
 from sidecar.sim.admin import CONTROL, RequestRecord
 from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.faults import Fault, FaultRegistry, Plan, fault_body
@@ -244,6 +244,7 @@ def build_app(sim: Simulator) -> web.Application:
     routes.add_routes(app)
     admin.add_routes(app)
     controls.add_routes(app)
+    refusals.add_routes(app)  # last: only where nothing else answers
     return app
 
 
