@@ -40,13 +40,25 @@ def _plan(account: Account, trade: Trade, body: dict[str, Any], now: float
             plans.append((key, parse_details(account, otype, trade.instrument, d, now,
                                              on_fill=False)))
         except Reject as r:
-            tx = {"type": f"{otype}_ORDER_REJECT", "tradeID": trade.id,
-                  "reason": "REPLACEMENT" if key in trade.dependents else "CLIENT_ORDER",
-                  "rejectReason": r.reason}
-            if trade.client_id:
-                tx["clientTradeID"] = trade.client_id
+            tx = _reject_tx(trade, key, otype, d, r.reason)
             rejects[f"{key}OrderRejectTransaction"] = tx
     return plans, rejects
+
+
+def _reject_tx(trade: Trade, key: str, otype: str, d: Any, reason: str) -> dict[str, Any]:
+    """Echoes the request's well-formed fields, with OANDA's defaults filled in."""
+    d = d if isinstance(d, dict) else {}
+    tx: dict[str, Any] = {"type": f"{otype}_ORDER_REJECT", "tradeID": trade.id,
+                          "timeInForce": d.get("timeInForce", "GTC"),
+                          "triggerCondition": d.get("triggerCondition", "DEFAULT"),
+                          "reason": "REPLACEMENT" if key in trade.dependents else "CLIENT_ORDER",
+                          "rejectReason": reason}
+    for field in ("price", "distance"):
+        if isinstance(d.get(field), str):
+            tx[field] = d[field]
+    if trade.client_id:
+        tx["clientTradeID"] = trade.client_id
+    return tx
 
 
 def set_trade_orders(account: Account, market: Market, batch: Batch, spec: str,
