@@ -111,7 +111,7 @@ def _fill_now(account: Account, market: Market, batch: Batch, order: Order) -> d
         return fill(account, market, batch, order, targets_of(account, order), "MARKET_ORDER")
     if not market.tradeable(batch.now):
         return {}
-    filled = check(account, market, order, batch.now, batch.request_id, batch)
+    filled = check(account, market, order, batch.now, lambda: batch.request_id, batch)
     return filled or {}
 
 

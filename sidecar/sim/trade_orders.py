@@ -103,7 +103,7 @@ def _apply(account: Account, market: Market, batch: Batch, trade: Trade, key: st
                                                  "CLIENT_ORDER" if old is None else "REPLACEMENT")
     trade.dependents[key] = new.id
     if key in _FILL_KEYS and market.tradeable(batch.now):
-        filled = check(account, market, new, batch.now, batch.request_id, batch) or {}
+        filled = check(account, market, new, batch.now, lambda: batch.request_id, batch) or {}
         if "orderFillTransaction" in filled:
             out[f"{key}OrderFillTransaction"] = filled["orderFillTransaction"]
         if "orderCancelTransaction" in filled:

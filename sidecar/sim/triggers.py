@@ -12,7 +12,7 @@ four times a second, so fills happen whether or not anyone is polling.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -38,8 +38,9 @@ def settle(state: SimState, now: float, *, again: bool = False) -> None:
 
 
 def _ticks(start: float, now: float) -> Iterator[float]:
+    """The tick times in (start, now), then `now` itself (which quotes as its own tick)."""
     first = math.floor(start / TICK_S) + 1
-    last = math.floor(now / TICK_S)
+    last = math.ceil(now / TICK_S) - 1
     count = last - first + 1
     step = max(1, math.ceil(count / MAX_TICKS))
     for tick in range(first, last + 1, step):
@@ -53,6 +54,7 @@ def _settle_account(state: SimState, account: Account, start: float, now: float)
         orders = account.pending_orders()
         if not orders:
             return
+        quotes: dict[str, Quote] = {}  # one quote per instrument and tick
         for order in orders:
             if order.state != "PENDING":
                 continue  # filled or cancelled by an earlier order at this tick
@@ -60,20 +62,23 @@ def _settle_account(state: SimState, account: Account, start: float, now: float)
                 batch = account.batch(state.request_ids(), order.gtd_time)
                 cancel(batch, order, "TIME_IN_FORCE_EXPIRED")
             elif market.tradeable(t):
-                check(account, market, order, t, state.request_ids())
+                q = quotes.get(order.instrument) or quotes.setdefault(
+                    order.instrument, market.quote(order.instrument, t))
+                check(account, market, order, t, state.request_ids, quote=q)
 
 
-def check(account: Account, market: Market, order: Order, t: float, request_id: str,
-          batch: Batch | None = None) -> dict[str, Any] | None:
+def check(account: Account, market: Market, order: Order, t: float,
+          request_id: Callable[[], str], batch: Batch | None = None,
+          quote: Quote | None = None) -> dict[str, Any] | None:
     """Fill `order` at `t` if the price there crosses it (in `batch`, else in a batch of its
-    own); the fill's answer, or None."""
-    q = market.quote(order.instrument, t)
+    own, named by `request_id()`); the fill's answer, or None."""
+    q = quote or market.quote(order.instrument, t)
     if order.type == "TRAILING_STOP_LOSS":
         _trail(order, q)
     price = fill_price(order, q)
     if price is None:
         return None
-    batch = batch or account.batch(request_id, t)
+    batch = batch or account.batch(request_id(), t)
     targets = targets_of(account, order)
     return fill(account, market, batch, order, targets, f"{order.type}_ORDER", price)
 
