@@ -143,11 +143,16 @@ async def test_weekend_prices_untradeable_and_orders_market_halted(
 
 
 async def test_market_switches_closed_and_open_at_once(clocked: Client) -> None:
+    trade_id = (await clocked.market("5"))["orderFillTransaction"]["tradeOpened"]["tradeID"]
     status, cal, _ = await clocked.call("PUT", "/_sim/calendar", {"mode": "closed"})
     assert status == 200 and cal["open"] is False and cal["mode"] == "closed"
     assert (await clocked.market("1"))["orderCancelTransaction"]["reason"] == "MARKET_HALTED"
-    trade_close = await clocked.call("PUT", "positions/EUR_USD/close", {"longUnits": "ALL"})
-    assert trade_close[0] == 400  # nothing to close; the calendar does not change that
+    status, close, _ = await clocked.call("PUT", f"trades/{trade_id}/close")
+    assert status == 200 and close["orderCancelTransaction"]["reason"] == "MARKET_HALTED"
+    status, pos, _ = await clocked.call("PUT", "positions/EUR_USD/close", {"longUnits": "ALL"})
+    assert status == 200 and pos["longOrderCancelTransaction"]["reason"] == "MARKET_HALTED"
+    _, trade, _ = await clocked.call("GET", f"trades/{trade_id}")
+    assert trade["trade"]["state"] == "OPEN"
     await clocked.call("PUT", "/_sim/calendar", {"mode": "auto"})
     assert "orderFillTransaction" in await clocked.market("1")
     status, bad, _ = await clocked.call("PUT", "/_sim/calendar", {"mode": "weekend"})
@@ -185,3 +190,22 @@ def test_the_calendar_on_its_own() -> None:
     assert custom.is_open(SATURDAY) and not custom.is_open(SATURDAY - 6 * 3600)
     cal.force("open", SATURDAY)
     assert cal.is_open(SATURDAY)
+
+
+def test_good_for_day_ends_at_17_new_york() -> None:
+    from sidecar.sim.validate import end_of_trading_day
+    assert end_of_trading_day(TUESDAY) == TUESDAY + 12 * 3600  # 22:00 UTC in winter
+    assert end_of_trading_day(TUESDAY + 13 * 3600) == TUESDAY + 36 * 3600
+    july = 1_752_400_800.0  # 2025-07-13T10:00:00Z
+    assert end_of_trading_day(july) == july + 11 * 3600  # 21:00 UTC in summer
+
+
+async def test_gfd_order_expires_at_the_end_of_the_trading_day(
+        clocked: Client, fake_clock: FakeClock) -> None:
+    status, body, _ = await clocked.order(type="LIMIT", instrument=EUR, units="1",
+                                          price="0.50000", timeInForce="GFD")
+    assert status == 201 and "gtdTime" not in body["orderCreateTransaction"]
+    fake_clock.advance(12 * 3600 + 1)
+    cancel = (await clocked.transactions_since(body["lastTransactionID"]))[0]
+    assert cancel["reason"] == "TIME_IN_FORCE_EXPIRED"
+    assert cancel["time"] == "2025-12-02T22:00:00.000000000Z"
