@@ -15,7 +15,7 @@ from typing import Any
 
 from sidecar.sim.engine import Reject, cancel, create_order
 from sidecar.sim.formats import Timestamp
-from sidecar.sim.market import INSTRUMENTS, Market
+from sidecar.sim.market import INSTRUMENTS, InstrumentSpec, Market
 from sidecar.sim.records import DEPENDENT_TYPES, Order, Trade
 from sidecar.sim.state import Account, Batch
 from sidecar.sim.validate import decimal_field, extensions, price_field, time_in_force
@@ -72,8 +72,7 @@ def parse_details(account: Account, otype: str, instrument: str, d: Any, now: fl
     if not isinstance(d, dict):
         raise Reject(reason("PRICE_MISSING" if otype != "TRAILING_STOP_LOSS"
                             else "PRICE_DISTANCE_MISSING"))
-    prec = INSTRUMENTS[instrument].display_precision
-    price, distance = _levels(otype, d, prec, reason)
+    price, distance = _levels(otype, d, INSTRUMENTS[instrument], reason)
     guaranteed = _guaranteed(account, otype, d, reason)
     tif, gtd = time_in_force(d, _TIF, "GTC", now, f"{otype}_ON_FILL_" if on_fill else "")
     trigger = d.get("triggerCondition", "DEFAULT")
@@ -83,8 +82,9 @@ def parse_details(account: Account, otype: str, instrument: str, d: Any, now: fl
     return Details(otype, price, distance, tif, gtd, trigger, ext, guaranteed)
 
 
-def _levels(otype: str, d: dict[str, Any], prec: int, reason: Any
+def _levels(otype: str, d: dict[str, Any], spec: InstrumentSpec, reason: Any
             ) -> tuple[Decimal | None, Decimal | None]:
+    prec = spec.display_precision
     price_reasons = (reason("PRICE_MISSING"), reason("PRICE_INVALID"),
                      reason("PRICE_PRECISION_EXCEEDED"))
     if otype == "TAKE_PROFIT":
@@ -94,8 +94,10 @@ def _levels(otype: str, d: dict[str, Any], prec: int, reason: Any
                                  reason("PRICE_DISTANCE_INVALID"))
         if distance <= 0:
             raise Reject(reason("PRICE_DISTANCE_INVALID"))
-        if distance < minimum_trailing_distance(prec):
+        if distance < spec.trailing_distance(5):
             raise Reject(reason("PRICE_DISTANCE_MINIMUM_NOT_MET"))
+        if distance > spec.trailing_distance(10_000):
+            raise Reject(reason("PRICE_DISTANCE_MAXIMUM_EXCEEDED"))
         return None, distance
     if "price" in d and "distance" in d:
         raise Reject(reason("PRICE_AND_DISTANCE_BOTH_SPECIFIED"))
@@ -108,11 +110,6 @@ def _levels(otype: str, d: dict[str, Any], prec: int, reason: Any
     if distance <= 0:
         raise Reject(reason("DISTANCE_INVALID"))
     return None, distance
-
-
-def minimum_trailing_distance(display_precision: int) -> Decimal:
-    """Five pips: a pip is ten of the smallest price steps."""
-    return Decimal(50).scaleb(-display_precision)
 
 
 def _guaranteed(account: Account, otype: str, d: dict[str, Any], reason: Any) -> bool | None:
@@ -157,6 +154,15 @@ def create_on_fill(account: Account, market: Market, batch: Batch, entry: Order,
         order = build(batch.next_id(), details, trade, market, batch.now)
         create_order(account, batch, order, "ON_FILL", fill_id)
         trade.dependents[key] = order.id
+
+
+def unlink(account: Account, order: Order) -> None:
+    """A dependent order that stopped being pending leaves its trade."""
+    if order.trade_id is not None:
+        trade = account.trades[order.trade_id]
+        key = DEPENDENT_TYPES[order.type][0]
+        if trade.dependents.get(key) == order.id:
+            del trade.dependents[key]
 
 
 def cancel_linked(account: Account, batch: Batch, trade: Trade) -> None:

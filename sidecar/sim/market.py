@@ -38,12 +38,17 @@ class InstrumentSpec:
     margin_rate: str = "0.0333"
     maximum_order_units: int = 100_000_000
 
+    def trailing_distance(self, pips: int) -> Decimal:
+        """`pips` pips in price units, at the instrument's display precision."""
+        return quantize(Decimal(pips).scaleb(self.pip_location), self.display_precision)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "type": self.type, "displayName": self.name.replace("_", "/"),
             "pipLocation": self.pip_location, "displayPrecision": self.display_precision,
             "tradeUnitsPrecision": self.units_precision, "minimumTradeSize": "1",
-            "maximumTrailingStopDistance": "1.00000", "minimumTrailingStopDistance": "0.00050",
+            "maximumTrailingStopDistance": self.trailing_distance(10_000),
+            "minimumTrailingStopDistance": self.trailing_distance(5),
             "maximumPositionSize": "0", "maximumOrderUnits": str(self.maximum_order_units),
             "marginRate": self.margin_rate,
         }

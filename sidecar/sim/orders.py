@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sidecar.sim import entry
-from sidecar.sim.dependents import DETAIL_FIELDS, build, parse_details
+from sidecar.sim.dependents import DETAIL_FIELDS, build, parse_details, unlink
 from sidecar.sim.engine import Outcome, Reject, cancel, create_order, error, invalid, rejected
 from sidecar.sim.fills import fill, targets_of
 from sidecar.sim.market import Market
@@ -126,8 +126,7 @@ def cancel_order(account: Account, batch: Batch, spec: str) -> Outcome:
     if order is None or order.state != "PENDING":
         return _no_such_order(batch, spec)
     tx = cancel(batch, order, "CLIENT_REQUEST")
-    if order.trade_id is not None:
-        account.trades[order.trade_id].dependents.pop(DEPENDENT_TYPES[order.type][0], None)
+    unlink(account, order)
     return Outcome(200, {"orderCancelTransaction": tx, **batch.tail()})
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from sidecar.sim.dependents import unlink
 from sidecar.sim.engine import cancel
 from sidecar.sim.fills import fill, targets_of
 from sidecar.sim.market import TICK_S, Market, Quote
@@ -61,6 +62,7 @@ def _settle_account(state: SimState, account: Account, start: float, now: float)
             if order.gtd_time is not None and order.gtd_time <= t:
                 batch = account.batch(state.request_ids(), order.gtd_time)
                 cancel(batch, order, "TIME_IN_FORCE_EXPIRED")
+                unlink(account, order)
             elif market.tradeable(t):
                 q = quotes.get(order.instrument) or quotes.setdefault(
                     order.instrument, market.quote(order.instrument, t))

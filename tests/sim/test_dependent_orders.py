@@ -228,3 +228,30 @@ async def test_dependent_orders_replace_and_cancel_through_the_order_endpoints(
     assert status == 200
     _, sl_now, _ = await clocked.call("GET", f"orders/{sl['orderCreateTransaction']['id']}")
     assert sl_now["order"]["state"] == "CANCELLED"
+
+
+async def test_an_expired_take_profit_leaves_its_trade(clocked: Client, fake_clock: Any) -> None:
+    await clocked.hold(EUR, mid="1.10000")
+    body = await _open_with(clocked, "10", takeProfitOnFill={
+        "price": "1.20000", "timeInForce": "GTD", "gtdTime": "2025-12-02T11:00:00Z"})
+    trade_id = body["orderFillTransaction"]["tradeOpened"]["tradeID"]
+    assert (await _trade(clocked, trade_id))["takeProfitOrder"]["gtdTime"].startswith(
+        "2025-12-02T11:00:00")
+    fake_clock.advance(3601)
+    assert "takeProfitOrder" not in await _trade(clocked, trade_id)
+    status, _, _ = await clocked.order(type="TAKE_PROFIT", tradeID=trade_id, price="1.20000")
+    assert status == 201  # a new one may be set
+
+
+async def test_trailing_distance_limits_follow_the_instrument(client: Client) -> None:
+    _, instruments, _ = await client.call("GET", "instruments?instruments=EUR_USD,USD_JPY")
+    eur, jpy = instruments["instruments"]
+    assert (eur["minimumTrailingStopDistance"], jpy["minimumTrailingStopDistance"]) == (
+        "0.00050", "0.050")
+    status, body, _ = await client.order(type="MARKET", instrument="USD_JPY", units="1",
+                                         trailingStopLossOnFill={"distance": "0.040"})
+    assert status == 400
+    assert body["errorCode"] == "TRAILING_STOP_LOSS_ON_FILL_PRICE_DISTANCE_MINIMUM_NOT_MET"
+    status, _, _ = await client.order(type="MARKET", instrument="USD_JPY", units="1",
+                                      trailingStopLossOnFill={"distance": "0.050"})
+    assert status == 201
