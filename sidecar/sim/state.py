@@ -67,7 +67,9 @@ class Account:
         self.gsl_mode = gsl_mode  # guaranteedStopLossOrderMode
         self.guaranteed_fees = ZERO
         self.transactions: list[dict[str, Any]] = []  # ID n is at index n-1
-        self._listeners = listeners
+        self._state_listeners = listeners
+        # This account's own listeners (a transaction stream subscriber), told of each `tx`.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.orders: dict[str, Order] = {}
         self.order_by_client: dict[str, str] = {}
         self.live: dict[str, Order] = {}  # orders that may still be pending, in ID order
@@ -87,9 +89,12 @@ class Account:
         return str(len(self.transactions))
 
     def append(self, tx: dict[str, Any]) -> None:
-        """The one place a transaction joins the log; listeners (streams) hear of it after."""
+        """The one place a transaction joins the log; listeners (streams) hear of it after:
+        this account's (`listener(tx)`), then the simulator's (`listener(account, tx)`)."""
         self.transactions.append(tx)
-        for listener in self._listeners:
+        for own in self.listeners:
+            own(tx)
+        for listener in self._state_listeners:
             listener(self, tx)
 
     def batch(self, request_id: str, now: float) -> Batch:
