@@ -105,3 +105,22 @@ async def test_pricing_since_only_returns_newer_prices(client: Client) -> None:
     assert all(p["time"] > stamp for p in later["prices"])
     _, old, _ = await client.call("GET", "pricing?instruments=EUR_USD&since=2000-01-01T00:00:00Z")
     assert len(old["prices"]) == 1
+
+
+async def test_close_bodies_take_what_oanda_takes_and_refuse_the_rest(client: Client) -> None:
+    trade_id = (await client.market("10"))["orderFillTransaction"]["tradeOpened"]["tradeID"]
+    status, body, _ = await client.call("PUT", f"trades/{trade_id}/close", {"unit": "5"})
+    assert status == 400 and "'unit'" in body["errorMessage"]
+    status, body, _ = await client.call("PUT", "positions/EUR_USD/close", {
+        "longUnits": "ALL", "longClientExtensions": {"id": "closer", "tag": "eod"}})
+    assert status == 200
+    assert body["longOrderCreateTransaction"]["clientExtensions"] == {"id": "closer",
+                                                                      "tag": "eod"}
+    assert body["longOrderFillTransaction"]["clientOrderID"] == "closer"
+    _, got, _ = await client.call("GET", "orders/@closer")
+    assert got["order"]["longPositionCloseout"]["units"] == "ALL"
+    status, body, _ = await client.call("PUT", "positions/EUR_USD/close",
+                                        {"longUnits": "ALL", "shortUnit": "ALL"})
+    assert status == 400 and "'shortUnit'" in body["errorMessage"]
+    status, body, _ = await client.call("PATCH", "configuration", {"alias": "a", "hedging": True})
+    assert status == 400 and "'hedging'" in body["errorMessage"]
