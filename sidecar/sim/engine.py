@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sidecar.sim.formats import money
-from sidecar.sim.market import Market
+from sidecar.sim.market import Market, Quote
 from sidecar.sim.records import ZERO, Order, Trade
 from sidecar.sim.state import Account, Batch
 
@@ -154,10 +154,11 @@ def _refusal(order: Order, price: Decimal, targets: list[Trade], tradeable: bool
 
 
 def execute(account: Account, market: Market, batch: Batch, order: Order, targets: list[Trade],
-            reason: str, price: Decimal | None = None) -> dict[str, Any]:
+            reason: str, price: Decimal | None = None, q: Quote | None = None
+            ) -> dict[str, Any]:
     """Fill `order` now (at the ask or bid unless `price` says otherwise), reducing `targets`
-    first; returns the fill (or cancel) for the answer."""
-    q = market.quote(order.instrument, batch.now)
+    first; returns the fill (or cancel) for the answer. `q`: the quote now, if known."""
+    q = q or market.quote(order.instrument, batch.now)
     if price is None:
         price = q.ask if order.units > 0 else q.bid
     refusal = _refusal(order, price, targets, market.tradeable(batch.now))

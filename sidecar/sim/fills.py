@@ -16,13 +16,13 @@ from sidecar.sim.state import Account, Batch
 def fill(account: Account, market: Market, batch: Batch, order: Order, targets: list[Trade],
          reason: str, price: Decimal | None = None) -> dict[str, Any]:
     """Fill `order` (at `price`, else at the ask or bid); the answer's fill or cancel."""
+    q = market.quote(order.instrument, batch.now)
     if price is None:
-        q = market.quote(order.instrument, batch.now)
         price = q.ask if order.units > 0 else q.bid
     loss = on_fill_loss(order, price) if order.on_fill else None
     if loss is not None:
         return {"orderCancelTransaction": cancel(batch, order, loss)}
-    answer = execute(account, market, batch, order, targets, reason, price)
+    answer = execute(account, market, batch, order, targets, reason, price, q)
     filled = answer.get("orderFillTransaction")
     if filled is None:
         return answer
