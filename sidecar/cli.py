@@ -82,13 +82,19 @@ def cmd_check_config(ns: argparse.Namespace) -> int:
 
 
 def cmd_sim(ns: argparse.Namespace) -> int:
+    from sidecar.sim.calendar import MarketCalendar
     from sidecar.sim.server import run_simulator
 
     host, _, port = ns.listen.rpartition(":")
     try:
+        calendar = MarketCalendar.parse(ns.market_hours)
+    except ValueError as exc:
+        return _fail(f"--market-hours: {exc}")
+    try:
         _run(_until_signal(run_simulator(host, int(port), token=ns.token,
                                          rate_limit_per_s=ns.rate_limit_per_s,
-                                         accounts=ns.accounts, seed=ns.seed)))
+                                         accounts=ns.accounts, seed=ns.seed,
+                                         calendar=calendar, gsl_mode=ns.gsl_mode)))
     except OSError as exc:
         return _fail(f"--listen {ns.listen}: {exc.strerror or exc}")
     return 0
@@ -128,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requests per token in any sliding second before 429 (OANDA: 120)")
     p.add_argument("--accounts", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="prices and fault ratios are seeded")
+    p.add_argument("--market-hours", default="weekend",
+                   help="weekend (closed Fri 21:00-Sun 21:00 UTC), always, "
+                        "or 'fri 22:00-sun 22:00'")
+    p.add_argument("--gsl-mode", default="DISABLED",
+                   choices=("DISABLED", "ALLOWED", "REQUIRED"),
+                   help="the accounts' guaranteedStopLossOrderMode")
     p.set_defaults(func=cmd_sim)
     p = sub.add_parser("demo", help="the simulator and the sidecar in one command")
     p.add_argument("--grpc-listen", default="127.0.0.1:50051")

@@ -39,6 +39,7 @@ class RequestRecord:
     def as_json(self) -> dict[str, Any]:
         return {"method": self.method, "path": self.path, "query": self.query, "at": self.at,
                 "clientRequestID": self.client_request_id, "requestID": self.request_id,
+                "clientOrderID": self.client_order_id,
                 "body": self.body.decode("utf-8", "replace"), "status": self.status,
                 "faults": self.faults}
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sidecar.sim.engine import Outcome, create_order, error, execute, invalid, rejected
+from sidecar.sim.engine import Outcome, Reject, create_order, error, invalid, rejected
+from sidecar.sim.fills import fill
 from sidecar.sim.formats import parse_decimal
 from sidecar.sim.market import INSTRUMENTS, Market
-from sidecar.sim.state import Account, Batch, Order, Trade
+from sidecar.sim.records import Order, Trade
+from sidecar.sim.state import Account, Batch
+from sidecar.sim.validate import extensions, unknown_field
 
 
 def _amount(spec: object, available: Decimal) -> Decimal | str:
@@ -21,8 +24,25 @@ def _amount(spec: object, available: Decimal) -> Decimal | str:
     return units if units <= available else "UNITS_EXCEED"
 
 
+_TRADE_FIELDS = frozenset({"units"})
+_POSITION_FIELDS = frozenset({"longUnits", "longClientExtensions", "shortUnits",
+                              "shortClientExtensions"})
+_CONFIG_FIELDS = frozenset({"alias", "marginRate"})
+
+
+def _unknown(body: Any, allowed: frozenset[str]) -> Outcome | None:
+    """A body field the simulator does not know is refused, never ignored."""
+    name = unknown_field(body, allowed) if isinstance(body, dict) else None
+    if name is None:
+        return None
+    return error(400, f"Invalid value specified for '{name}': the simulator knows "
+                      f"{', '.join(sorted(allowed))}", "INVALID_FIELD")
+
+
 def close_trade(account: Account, market: Market, batch: Batch, spec: str,
                 body: Any) -> Outcome:
+    if (refused := _unknown(body, _TRADE_FIELDS)) is not None:
+        return refused
     trade = account.find_trade(spec)
     want = body.get("units", "ALL") if isinstance(body, dict) else "ALL"
     close_spec: dict[str, Any] = {"units": str(want)}
@@ -45,7 +65,7 @@ def close_trade(account: Account, market: Market, batch: Batch, spec: str,
     order = _closing_order(batch, trade.instrument, -units if trade.current_units > 0 else units,
                            {"tradeClose": close_spec})
     answer = {"orderCreateTransaction": create_order(account, batch, order, "TRADE_CLOSE")}
-    answer.update(execute(account, market, batch, order, [trade], "MARKET_ORDER_TRADE_CLOSE"))
+    answer.update(fill(account, market, batch, order, [trade], "MARKET_ORDER_TRADE_CLOSE"))
     return Outcome(200, {**answer, **batch.tail()}, location=order.id)
 
 
@@ -78,6 +98,13 @@ def close_position(account: Account, market: Market, batch: Batch, instrument: s
     if instrument not in INSTRUMENTS:
         return invalid("instrument")
     body = body if isinstance(body, dict) else {}
+    if (refused := _unknown(body, _POSITION_FIELDS)) is not None:
+        return refused
+    try:
+        exts = {side: extensions(body, f"{side}ClientExtensions", "CLIENT_ORDER_ID_INVALID")
+                for side in ("long", "short")}
+    except Reject as r:
+        return error(400, f"Invalid client extensions: {r.reason}", r.reason)
     plans: list[tuple[str, list[Trade], Decimal, str]] = []
     rejects: dict[str, dict[str, Any]] = {}
     for side in ("long", "short"):
@@ -94,21 +121,31 @@ def close_position(account: Account, market: Market, batch: Batch, instrument: s
     if not plans:
         return error(400, "Either longUnits or shortUnits must be specified",
                      "CLOSEOUT_POSITION_INCOMPLETE_SPECIFICATION")
+    answer = _close_sides(account, market, batch, instrument, plans, exts)
+    first_order = answer[f"{plans[0][0]}OrderCreateTransaction"]["id"]
+    return Outcome(200, {**answer, **batch.tail()}, location=first_order)
+
+
+def _close_sides(account: Account, market: Market, batch: Batch, instrument: str,
+                 plans: list[tuple[str, list[Trade], Decimal, str]],
+                 exts: dict[str, dict[str, str] | None]) -> dict[str, Any]:
     answer: dict[str, Any] = {}
     for side, trades, units, want in plans:
         order = _closing_order(batch, instrument, -units if side == "long" else units,
                                {f"{side}PositionCloseout": {"instrument": instrument,
                                                             "units": want}})
+        order.client_extensions = exts[side]
         answer[f"{side}OrderCreateTransaction"] = create_order(account, batch, order,
                                                                "POSITION_CLOSEOUT")
-        filled = execute(account, market, batch, order, trades, "MARKET_ORDER_POSITION_CLOSEOUT")
+        filled = fill(account, market, batch, order, trades, "MARKET_ORDER_POSITION_CLOSEOUT")
         answer.update({f"{side}{k[0].upper()}{k[1:]}": v for k, v in filled.items()})
-    first_order = answer[f"{plans[0][0]}OrderCreateTransaction"]["id"]
-    return Outcome(200, {**answer, **batch.tail()}, location=first_order)
+    return answer
 
 
 def configure(account: Account, batch: Batch, body: Any) -> Outcome:
     body = body if isinstance(body, dict) else {}
+    if (refused := _unknown(body, _CONFIG_FIELDS)) is not None:
+        return refused
     fields = {k: body[k] for k in ("alias", "marginRate") if k in body}
     reason = None
     rate = parse_decimal(fields.get("marginRate", "1"))

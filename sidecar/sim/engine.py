@@ -11,8 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 from sidecar.sim.formats import money
-from sidecar.sim.market import Market
-from sidecar.sim.state import ZERO, Account, Batch, Order, Trade
+from sidecar.sim.market import Market, Quote
+from sidecar.sim.records import ZERO, Order, Trade
+from sidecar.sim.state import Account, Batch
 
 MESSAGES = {
     "INSTRUMENT_MISSING": "The instrument was not specified",
@@ -33,6 +34,14 @@ MESSAGES = {
     "CLOSEOUT_POSITION_DOESNT_EXIST": "The Position requested to be closed out does not exist",
     "CLOSE_TRADE_UNITS_EXCEED_TRADE_SIZE": "The units specified exceed the Trade's size",
 }
+
+
+class Reject(Exception):
+    """A request OANDA would refuse, with its `rejectReason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def message(reason: str) -> str:
@@ -64,16 +73,14 @@ def rejected(status: int, batch: Batch, txs: dict[str, dict[str, Any]], reason: 
                             "errorMessage": message(reason)})
 
 
-def create_order(account: Account, batch: Batch, order: Order, reason: str) -> dict[str, Any]:
+def create_order(account: Account, batch: Batch, order: Order, reason: str,
+                 fill_id: str | None = None) -> dict[str, Any]:
     """Record `order` (its ID must be `batch.next_id()`) with its create transaction."""
-    fields = order.as_json()
-    tx: dict[str, Any] = {"type": f"{order.type}_ORDER", "reason": reason}
-    for key in ("instrument", "units", "timeInForce", "positionFill", "price", "priceBound",
-                "triggerCondition", "clientExtensions", "tradeClientExtensions",
-                "replacesOrderID", "tradeClose", "longPositionCloseout",
-                "shortPositionCloseout"):
-        if key in fields:
-            tx[key] = fields[key]
+    tx: dict[str, Any] = {"type": f"{order.type}_ORDER", **order.spec_fields(), "reason": reason}
+    if order.replaces_order_id is not None:
+        tx["replacesOrderID"] = order.replaces_order_id
+    if fill_id is not None:
+        tx["orderFillTransactionID"] = fill_id
     account.add_order(order)
     return batch.add(tx)
 
@@ -110,8 +117,9 @@ class _Fill:
             trade.reduce(part, self.price, pl, self.tx_id, self.now)
             self.account.book_pl(trade.instrument, part > 0, pl)
             total_pl, remaining = total_pl + pl, remaining + part
+            fee = money(abs(part) * (order.premium or ZERO) * self.conv)
             entry = {"tradeID": trade.id, "units": -part, "price": self.price, "realizedPL": pl,
-                     "financing": money(ZERO), "guaranteedExecutionFee": money(ZERO),
+                     "financing": money(ZERO), "guaranteedExecutionFee": fee,
                      "halfSpreadCost": self.cost(part)}
             if trade.state == "CLOSED":
                 tx.setdefault("tradesClosed", []).append(entry)
@@ -133,8 +141,10 @@ class _Fill:
         order.trade_opened_id = self.tx_id
 
 
-def _refusal(order: Order, price: Decimal, targets: list[Trade]) -> str | None:
-    """Why a market order is cancelled instead of filled (a 201 with a cancel, as on OANDA)."""
+def _refusal(order: Order, price: Decimal, targets: list[Trade], tradeable: bool) -> str | None:
+    """Why a fill is cancelled instead of done (a 201 with a cancel, as on OANDA)."""
+    if not tradeable:
+        return "MARKET_HALTED"
     bound = order.price_bound
     if bound is not None and (price > bound if order.units > 0 else price < bound):
         return "BOUNDS_VIOLATION"
@@ -144,11 +154,14 @@ def _refusal(order: Order, price: Decimal, targets: list[Trade]) -> str | None:
 
 
 def execute(account: Account, market: Market, batch: Batch, order: Order, targets: list[Trade],
-            reason: str) -> dict[str, Any]:
-    """Fill `order` now, reducing `targets` first; returns the fill (or cancel) for the answer."""
-    q = market.quote(order.instrument, batch.now)
-    price = q.ask if order.units > 0 else q.bid
-    refusal = _refusal(order, price, targets)
+            reason: str, price: Decimal | None = None, q: Quote | None = None
+            ) -> dict[str, Any]:
+    """Fill `order` now (at the ask or bid unless `price` says otherwise), reducing `targets`
+    first; returns the fill (or cancel) for the answer. `q`: the quote now, if known."""
+    q = q or market.quote(order.instrument, batch.now)
+    if price is None:
+        price = q.ask if order.units > 0 else q.bid
+    refusal = _refusal(order, price, targets, market.tradeable(batch.now))
     if refusal is not None:
         return {"orderCancelTransaction": cancel(batch, order, refusal)}
     conv = market.to_home(order.instrument.split("_")[1], batch.now)
@@ -161,12 +174,15 @@ def execute(account: Account, market: Market, batch: Batch, order: Order, target
     if remaining != 0 and order.position_fill != "REDUCE_ONLY":
         fill.open(remaining, tx)
         remaining = ZERO
+    fee = money(abs(order.units - remaining) * (order.premium or ZERO) * conv)
+    account.balance -= fee
+    account.guaranteed_fees += fee
     factor = conv.quantize(Decimal("1e-8"))
     tx.update({
         "units": order.units - remaining, "price": price, "fullVWAP": price,
         "fullPrice": market.price_json(order.instrument, batch.now), "reason": reason,
         "pl": money(pl), "financing": money(ZERO), "commission": money(ZERO),
-        "guaranteedExecutionFee": money(ZERO), "accountBalance": money(account.balance),
+        "guaranteedExecutionFee": fee, "accountBalance": money(account.balance),
         "gainQuoteHomeConversionFactor": factor, "lossQuoteHomeConversionFactor": factor,
         "halfSpreadCost": fill.cost(order.units - remaining),
     })

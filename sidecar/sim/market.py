@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.formats import Timestamp, quantize
 
 TICK_S = 0.25
@@ -37,12 +38,17 @@ class InstrumentSpec:
     margin_rate: str = "0.0333"
     maximum_order_units: int = 100_000_000
 
+    def trailing_distance(self, pips: int) -> Decimal:
+        """`pips` pips in price units, at the instrument's display precision."""
+        return quantize(Decimal(pips).scaleb(self.pip_location), self.display_precision)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "type": self.type, "displayName": self.name.replace("_", "/"),
             "pipLocation": self.pip_location, "displayPrecision": self.display_precision,
             "tradeUnitsPrecision": self.units_precision, "minimumTradeSize": "1",
-            "maximumTrailingStopDistance": "1.00000", "minimumTrailingStopDistance": "0.00050",
+            "maximumTrailingStopDistance": self.trailing_distance(10_000),
+            "minimumTrailingStopDistance": self.trailing_distance(5),
             "maximumPositionSize": "0", "maximumOrderUnits": str(self.maximum_order_units),
             "marginRate": self.margin_rate,
         }
@@ -79,16 +85,43 @@ class Quote:
 
 
 class Market:
-    """Deterministic prices per seed for the instruments of `INSTRUMENTS`."""
+    """Deterministic prices per seed for the instruments of `INSTRUMENTS`.
 
-    def __init__(self, seed: int) -> None:
+    Two things bend the formula: the calendar (while closed, prices stay at the last tick before
+    the close) and holds set through the fault API (an instrument quoted at a fixed bid/ask until
+    released), so that a test can cross an order's price exactly when it wants to.
+    """
+
+    def __init__(self, seed: int, calendar: MarketCalendar | None = None) -> None:
+        self.calendar = calendar or MarketCalendar.always_open()
+        self.holds: dict[str, tuple[Decimal, Decimal]] = {}  # instrument -> (bid, ask)
         self._phases: dict[str, tuple[tuple[float, ...], int]] = {}
         for name in INSTRUMENTS:
             rng = random.Random(f"{seed}:{name}")
             phases = tuple(rng.uniform(0, 2 * math.pi) for _ in _WAVES)
             self._phases[name] = (phases, rng.getrandbits(32))
 
+    def tradeable(self, t: float) -> bool:
+        return self.calendar.is_open(t)
+
+    def hold(self, name: str, bid: Decimal, ask: Decimal) -> None:
+        if ask < bid or bid <= 0:
+            raise ValueError("a held price needs 0 < bid <= ask")
+        prec = INSTRUMENTS[name].display_precision
+        self.holds[name] = (quantize(bid, prec), quantize(ask, prec))
+
+    def hold_mid(self, name: str, mid: Decimal) -> None:
+        """Hold at `mid` with the instrument's usual spread."""
+        spec = INSTRUMENTS[name]
+        half = Decimal(str(spec.spread_pips)) * Decimal(10) ** spec.pip_location / 2
+        self.hold(name, mid - half, mid + half)
+
     def mid(self, name: str, t: float) -> float:
+        """The formula's mid (holds aside), frozen while the market is closed."""
+        closed = self.calendar.closed_since(t)
+        return self._formula(name, t if closed is None else min(t, closed - TICK_S))
+
+    def _formula(self, name: str, t: float) -> float:
         spec = INSTRUMENTS[name]
         phases, salt = self._phases[name]
         tick = math.floor(t / TICK_S)
@@ -99,8 +132,14 @@ class Market:
         return spec.base_price * (1 + x + _NOISE * noise)
 
     def quote(self, name: str, t: float) -> Quote:
+        held = self.holds.get(name)
+        if held is not None:
+            return Quote(name, held[0], held[1], math.floor(t / TICK_S) * TICK_S)
+        closed = self.calendar.closed_since(t)
+        if closed is not None:  # frozen at the last tick before the close
+            t = min(t, closed - TICK_S)
         spec = INSTRUMENTS[name]
-        mid = self.mid(name, t)
+        mid = self._formula(name, t)
         half = spec.spread_pips * 10.0 ** spec.pip_location / 2
         prec = spec.display_precision
         return Quote(name, quantize(Decimal(mid - half), prec),
@@ -111,17 +150,22 @@ class Market:
         if currency == "USD":
             return Decimal(1)
         if f"{currency}_USD" in INSTRUMENTS:
-            return Decimal(self.mid(f"{currency}_USD", t))
+            return self._current_mid(f"{currency}_USD", t)
         if f"USD_{currency}" in INSTRUMENTS:
-            return Decimal(1) / Decimal(self.mid(f"USD_{currency}", t))
+            return Decimal(1) / self._current_mid(f"USD_{currency}", t)
         return Decimal(1)
+
+    def _current_mid(self, name: str, t: float) -> Decimal:
+        held = self.holds.get(name)
+        return (held[0] + held[1]) / 2 if held is not None else Decimal(self.mid(name, t))
 
     def price_json(self, name: str, t: float) -> dict[str, Any]:
         q = self.quote(name, t)
         factor = self.to_home(name.split("_")[1], t)
+        tradeable = self.calendar.is_open(t)
         return {
-            "type": "PRICE", "instrument": name, "time": Timestamp(q.t), "status": "tradeable",
-            "tradeable": True,
+            "type": "PRICE", "instrument": name, "time": Timestamp(q.t),
+            "status": "tradeable" if tradeable else "non-tradeable", "tradeable": tradeable,
             "bids": [{"price": q.bid, "liquidity": 10_000_000}],
             "asks": [{"price": q.ask, "liquidity": 10_000_000}],
             "closeoutBid": q.bid, "closeoutAsk": q.ask,
@@ -130,7 +174,8 @@ class Market:
         }
 
     def candles(self, name: str, granularity: str, starts: list[float], now: float,
-                components: str) -> list[dict[str, Any]]:
+                components: str, smooth: bool = False) -> list[dict[str, Any]]:
+        """`smooth`: each candle opens at the previous one's close, as OANDA smooths them."""
         g = GRANULARITIES[granularity]
         spec = INSTRUMENTS[name]
         half = spec.spread_pips * 10.0 ** spec.pip_location / 2
@@ -138,6 +183,8 @@ class Market:
         for start in starts:
             end = min(start + g - TICK_S, now)
             samples = [self.mid(name, start + (end - start) * i / 4) for i in range(5)]
+            if smooth:
+                samples[0] = self.mid(name, start - TICK_S)
             candle: dict[str, Any] = {"complete": start + g <= now, "volume": 1 + int(
                 abs(samples[2] - samples[1]) * 1e6) % (g * 2), "time": Timestamp(start)}
             for key, letter, shift in (("bid", "B", -half), ("ask", "A", half), ("mid", "M", 0)):
@@ -150,23 +197,33 @@ class Market:
 
 
 def candle_starts(granularity: str, now: float, count: int | None, start: float | None,
-                  end: float | None) -> list[float]:
-    """The start times of the candles a request asks for; ValueError names the bad parameter."""
+                  end: float | None, *, offset: float = 0.0, include_first: bool = True
+                  ) -> list[float]:
+    """The start times of the candles a request asks for; ValueError names the bad parameter.
+    Candles start at `offset` plus a multiple of their length (the daily/weekly alignment);
+    `include_first`: the candle covering `start` is included."""
     g = GRANULARITIES[granularity]
     if count is not None and not 1 <= count <= MAX_CANDLES:
         raise ValueError("Maximum value for 'count' exceeded" if count > 0
                          else "Invalid value specified for 'count'")
-    last = math.floor(now / g) * g
+
+    def floor(t: float) -> float:
+        return math.floor((t - offset) / g) * g + offset
+
+    last = floor(now)
+    if start is not None:
+        first = floor(start)
+        if not include_first:
+            first += g
     if start is not None and end is not None:
         if count is not None:
             raise ValueError("'count' may not be specified with both 'from' and 'to'")
-        first, stop = math.ceil(start / g) * g, min(math.floor(end / g) * g, last)
+        stop = min(floor(end), last)
         if (stop - first) / g + 1 > MAX_CANDLES:
             raise ValueError("Maximum value for 'count' exceeded")
     elif start is not None:
-        first = math.ceil(start / g) * g
         stop = min(first + (count or 500) * g - g, last)
     else:
-        stop = last if end is None else min(math.floor(end / g) * g, last)
+        stop = last if end is None else min(floor(end), last)
         first = stop - ((count or 500) - 1) * g
     return [float(first + i * g) for i in range(max(0, int((stop - first) // g) + 1))]

@@ -7,15 +7,24 @@ from typing import Any
 
 from aiohttp import web
 
-from sidecar.sim import trading_routes
+from sidecar.sim import candles, trading_routes, transactions
 from sidecar.sim.closeouts import configure
 from sidecar.sim.formats import Timestamp, parse_time
-from sidecar.sim.market import GRANULARITIES, INSTRUMENTS, MAX_CANDLES, candle_starts
+from sidecar.sim.market import INSTRUMENTS
 from sidecar.sim.views import Valuation
-from sidecar.sim.wire import account, answer, batch, body, fail, int_param, json_response, now
+from sidecar.sim.wire import (
+    account,
+    answer,
+    batch,
+    body,
+    fail,
+    flag,
+    int_param,
+    json_response,
+    now,
+)
 from sidecar.sim.wire import state as sim_state
 
-MAX_TRANSACTIONS = 1000
 _FACTOR = Decimal("1e-8")
 
 
@@ -74,79 +83,27 @@ async def account_changes(request: web.Request) -> web.Response:
 
 
 async def pricing(request: web.Request) -> web.Response:
+    """Prices now; `since`: only those that changed after it (a price's time is its tick)."""
     account(request)
     market, t = sim_state(request).market, now(request)
     names = _instrument_list(request, required=True)
-    out: dict[str, Any] = {"prices": [market.price_json(n, t) for n in names],
-                           "time": Timestamp(t)}
-    if request.query.get("includeHomeConversions") == "true":
+    if flag(request, "includeUnitsAvailable", False):
+        raise fail(400, "includeUnitsAvailable (deprecated by OANDA) is not supported by the "
+                        "simulator")
+    prices = [market.price_json(n, t) for n in names]
+    if "since" in request.query:
+        try:
+            since = parse_time(request.query["since"])
+        except ValueError:
+            raise fail(400, "Invalid value specified for 'since'") from None
+        prices = [p for p in prices if p["time"].t > since]
+    out: dict[str, Any] = {"prices": prices, "time": Timestamp(t)}
+    if flag(request, "includeHomeConversions", False):
         currencies = sorted({c for n in names for c in n.split("_")})
         out["homeConversions"] = [
             {"currency": c, "accountGain": f, "accountLoss": f, "positionValue": f}
             for c in currencies for f in [market.to_home(c, t).quantize(_FACTOR)]]
     return json_response(out)
-
-
-async def candles(request: web.Request) -> web.Response:
-    if "accountID" in request.match_info:
-        account(request)
-    name = request.match_info["instrument"]
-    if name not in INSTRUMENTS:
-        raise fail(400, "Invalid value specified for 'instrument'")
-    q = request.query
-    granularity = q.get("granularity", "S5")
-    components = q.get("price", "M")
-    if granularity not in GRANULARITIES:
-        raise fail(400, "Invalid value specified for 'granularity'")
-    if not components or set(components) - set("BAM"):
-        raise fail(400, "Invalid value specified for 'price'")
-    count = int_param(request, "count", 500, MAX_CANDLES) if "count" in q else None
-    t = now(request)
-    try:
-        start = parse_time(q["from"]) if "from" in q else None
-        end = parse_time(q["to"]) if "to" in q else None
-        starts = candle_starts(granularity, t, count, start, end)
-    except ValueError as exc:
-        raise fail(400, str(exc)) from None
-    rows = sim_state(request).market.candles(name, granularity, starts, t, components)
-    return json_response({"instrument": name, "granularity": granularity, "candles": rows})
-
-
-async def transaction(request: web.Request) -> web.Response:
-    acct = account(request)
-    tx_id = int(request.match_info["transactionID"])
-    if not 1 <= tx_id <= len(acct.transactions):
-        raise fail(404, "The Transaction specified does not exist", "NO_SUCH_TRANSACTION")
-    return json_response({"transaction": acct.transactions[tx_id - 1],
-                          "lastTransactionID": acct.last_transaction_id})
-
-
-async def transactions_since(request: web.Request) -> web.Response:
-    acct = account(request)
-    since = int_param(request, "id")
-    txs = acct.transactions[since:since + MAX_TRANSACTIONS]
-    return json_response({"transactions": txs, "lastTransactionID": acct.last_transaction_id})
-
-
-async def transactions_range(request: web.Request) -> web.Response:
-    acct = account(request)
-    first, last = int_param(request, "from"), int_param(request, "to")
-    if first < 1 or last < first or last - first >= MAX_TRANSACTIONS:
-        raise fail(400, "Invalid transaction ID range")
-    return json_response({"transactions": acct.transactions[first - 1:last],
-                          "lastTransactionID": acct.last_transaction_id})
-
-
-async def transaction_pages(request: web.Request) -> web.Response:
-    acct = account(request)
-    size = int_param(request, "pageSize", 100, MAX_TRANSACTIONS) or 100
-    total = len(acct.transactions)
-    base = request.url.origin().with_path(f"/v3/accounts/{acct.id}/transactions/idrange")
-    pages = [str(base.with_query({"from": str(i), "to": str(min(i + size - 1, total))}))
-             for i in range(1, total + 1, size)]
-    return json_response({"from": acct.transactions[0]["time"], "to": Timestamp(now(request)),
-                          "pageSize": size, "count": total, "pages": pages,
-                          "lastTransactionID": acct.last_transaction_id})
 
 
 def add_routes(app: web.Application) -> None:
@@ -158,10 +115,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_patch(f"{a}/configuration", account_configuration)
     app.router.add_get(f"{a}/changes", account_changes)
     app.router.add_get(f"{a}/pricing", pricing)
-    app.router.add_get("/v3/instruments/{instrument}/candles", candles)
-    app.router.add_get(f"{a}/instruments/{{instrument}}/candles", candles)
-    app.router.add_get(f"{a}/transactions", transaction_pages)
-    app.router.add_get(f"{a}/transactions/sinceid", transactions_since)
-    app.router.add_get(f"{a}/transactions/idrange", transactions_range)
-    app.router.add_get(f"{a}/transactions/{{transactionID:[0-9]+}}", transaction)
+    candles.add_routes(app, a)
+    transactions.add_routes(app, a)
     trading_routes.add_routes(app, a)

@@ -19,32 +19,47 @@ from typing import Any
 from aiohttp import web
 
 from sidecar.clock import Clock, SystemClock
-from sidecar.sim import admin, routes
+from sidecar.sim import admin, controls, refusals, routes
 from sidecar.sim.admin import CONTROL, RequestRecord
+from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.faults import Fault, FaultRegistry, Plan, fault_body
 from sidecar.sim.formats import TIME_FORMAT
+from sidecar.sim.market import TICK_S, Market
 from sidecar.sim.ratelimit import SlidingWindowLimit
 from sidecar.sim.state import SimState
+from sidecar.sim.triggers import settle
 from sidecar.sim.wire import BODY, REQUEST_ID, STATE, Answered, json_response
 
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED = {"errorMessage": "Insufficient authorization to perform request."}
 THROTTLED = {"errorMessage": "Rate limit exceeded. Please reduce request rate."}
+MAINTENANCE = {"errorMessage": "Timeout waiting for response."}
 
 __all__ = ["Fault", "RequestRecord", "Simulator", "build_app", "run_simulator"]
 
 
 class Simulator:
-    """A stateful fake OANDA v20 REST API with fault injection, on loopback."""
+    """A stateful fake OANDA v20 REST API with fault injection, on loopback.
+
+    `calendar` decides when the market trades: in-process the default is always open, so that
+    no test depends on today's weekday (`oanda-sidecar sim` closes it at weekends by default).
+    `gsl_mode` is the accounts' guaranteedStopLossOrderMode.
+    """
 
     def __init__(self, *, token: str = "sim-token", rate_limit_per_s: int = 120,
                  accounts: int = 1, seed: int = 0, clock: Clock | None = None,
-                 request_log_limit: int = 100_000) -> None:
+                 request_log_limit: int = 100_000, calendar: MarketCalendar | None = None,
+                 gsl_mode: str = "DISABLED") -> None:
         self.token = token
         self.request_log_limit = request_log_limit
         self.clock: Clock = clock or SystemClock()
-        self.state = SimState(accounts=accounts, seed=seed, clock=self.clock)
+        self.calendar = calendar or MarketCalendar.always_open()
+        self.state = SimState(accounts=accounts, seed=seed, clock=self.clock,
+                              market=Market(seed, self.calendar), gsl_mode=gsl_mode)
+        self.state.request_ids = self.next_request_id
+        self.controls = controls.MarketControls(self.state, self.calendar, self.clock)
+        self._ticker: asyncio.Task[None] | None = None
         self.faults = FaultRegistry(self.clock, seed)
         self.limiter = SlidingWindowLimit(rate_limit_per_s)
         self.requests: list[RequestRecord] = []
@@ -68,6 +83,7 @@ class Simulator:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         self._runner = runner
+        self._ticker = asyncio.create_task(self._tick())
         bound_host, bound_port = runner.addresses[0][:2]
         self.url = f"http://{bound_host}:{bound_port}"
         return self.url
@@ -75,6 +91,9 @@ class Simulator:
     async def close(self) -> None:
         """Stop serving; hung and delayed requests end at once (their connections reset)."""
         self._closing.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -90,12 +109,25 @@ class Simulator:
     def reset(self) -> None:
         """Fresh accounts, no faults, empty request log and rate-limit windows."""
         self.state.reset()
+        self.controls.reset()
         self.faults.clear()
         self.requests.clear()
         self.limiter.reset()
 
     def next_request_id(self) -> str:
         return str(next(self._request_ids))
+
+    def settle(self) -> None:
+        """Let pending orders meet the market up to now (expiries, trailing stops, fills)."""
+        settle(self.state, self.clock.wall())
+
+    async def _tick(self) -> None:
+        # Real time, like latency faults: pending orders trigger even when nobody polls.
+        while await self._pause(TICK_S):
+            try:
+                self.settle()
+            except Exception:  # a bug here must not stop the simulator from serving
+                log.exception("simulator: settling pending orders failed")
 
     async def _pause(self, seconds: float) -> bool:
         """Wait on the wire (real time); False when the simulator closes meanwhile."""
@@ -153,10 +185,13 @@ class Simulator:
         if action is not None and action.answers:
             text, content_type = fault_body(action)
             return web.Response(text=text, status=action.answer_status, content_type=content_type)
+        if self.calendar.in_maintenance(self.clock.wall()):
+            return json_response(MAINTENANCE, 503)
         if token != self.token:
             return json_response(UNAUTHORIZED, 401)
         if not within_limit:
             return json_response(THROTTLED, 429)
+        self.settle()
         return await _dispatch(request, handler)
 
 
@@ -205,15 +240,22 @@ def build_app(sim: Simulator) -> web.Application:
     app = web.Application(middlewares=[middleware], client_max_size=2 * 1024 * 1024)
     app[STATE] = sim.state
     app[CONTROL] = sim
+    app[controls.CONTROLS] = sim.controls
     routes.add_routes(app)
     admin.add_routes(app)
+    controls.add_routes(app)
+    refusals.add_routes(app)  # last: only where nothing else answers
     return app
 
 
 async def run_simulator(host: str, port: int, token: str = "sim-token", *,
-                        rate_limit_per_s: int = 120, accounts: int = 1, seed: int = 0) -> None:
-    """`oanda-sidecar sim`: serve until cancelled, announcing the URL on one line."""
-    sim = Simulator(token=token, rate_limit_per_s=rate_limit_per_s, accounts=accounts, seed=seed)
+                        rate_limit_per_s: int = 120, accounts: int = 1, seed: int = 0,
+                        calendar: MarketCalendar | None = None,
+                        gsl_mode: str = "DISABLED") -> None:
+    """`oanda-sidecar sim`: serve until cancelled, announcing the URL on one line. The market
+    closes at weekends (Friday 21:00 to Sunday 21:00 UTC) unless `calendar` says otherwise."""
+    sim = Simulator(token=token, rate_limit_per_s=rate_limit_per_s, accounts=accounts, seed=seed,
+                    calendar=calendar or MarketCalendar(), gsl_mode=gsl_mode)
     await sim.start(host, port)
     print(f"simulator listening on {sim.url}", flush=True)
     try:

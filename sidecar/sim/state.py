@@ -7,105 +7,23 @@ derived from the open trades plus the realised P/L booked per side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from sidecar.clock import Clock
 from sidecar.sim.formats import Timestamp, money
 from sidecar.sim.market import Market
+from sidecar.sim.records import ZERO, Order, Trade
+
+__all__ = ["Account", "Batch", "Order", "SimState", "Trade", "TransactionListener"]
 
 USER_ID = 1435156
 INITIAL_BALANCE = Decimal(100_000)
-ZERO = Decimal(0)
+GSL_MODES = ("DISABLED", "ALLOWED", "REQUIRED")
 
-
-@dataclass(slots=True, eq=False)
-class Order:
-    id: str
-    type: str
-    instrument: str
-    units: Decimal
-    create_time: float
-    time_in_force: str
-    position_fill: str
-    price: Decimal | None = None
-    price_bound: Decimal | None = None
-    trigger_condition: str | None = None
-    client_extensions: dict[str, str] | None = None
-    trade_client_extensions: dict[str, str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # tradeClose / positionCloseout
-    state: str = "PENDING"
-    filling_transaction_id: str | None = None
-    filled_time: float | None = None
-    trade_opened_id: str | None = None
-    trade_reduced_id: str | None = None
-    trade_closed_ids: list[str] = field(default_factory=list)
-    cancelling_transaction_id: str | None = None
-    cancelled_time: float | None = None
-    replaces_order_id: str | None = None
-    replaced_by_order_id: str | None = None
-
-    @property
-    def client_id(self) -> str | None:
-        return (self.client_extensions or {}).get("id")
-
-    def as_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "id": self.id, "createTime": Timestamp(self.create_time), "type": self.type,
-            "instrument": self.instrument, "units": self.units, "timeInForce": self.time_in_force,
-            "positionFill": self.position_fill, "state": self.state, **self.extra,
-        }
-        optional = (("price", self.price), ("priceBound", self.price_bound),
-                    ("triggerCondition", self.trigger_condition),
-                    ("clientExtensions", self.client_extensions),
-                    ("tradeClientExtensions", self.trade_client_extensions),
-                    ("fillingTransactionID", self.filling_transaction_id),
-                    ("tradeOpenedID", self.trade_opened_id),
-                    ("tradeReducedID", self.trade_reduced_id),
-                    ("cancellingTransactionID", self.cancelling_transaction_id),
-                    ("replacesOrderID", self.replaces_order_id),
-                    ("replacedByOrderID", self.replaced_by_order_id))
-        d.update((k, v) for k, v in optional if v is not None)
-        if self.filled_time is not None:
-            d["filledTime"] = Timestamp(self.filled_time)
-        if self.trade_closed_ids:
-            d["tradeClosedIDs"] = list(self.trade_closed_ids)
-        if self.cancelled_time is not None:
-            d["cancelledTime"] = Timestamp(self.cancelled_time)
-        return d
-
-
-@dataclass(slots=True, eq=False)
-class Trade:
-    id: str
-    instrument: str
-    price: Decimal
-    open_time: float
-    initial_units: Decimal
-    initial_margin: Decimal
-    current_units: Decimal
-    client_extensions: dict[str, str] | None = None
-    realized_pl: Decimal = ZERO
-    state: str = "OPEN"
-    closing_transaction_ids: list[str] = field(default_factory=list)
-    close_time: float | None = None
-    closed_value: Decimal = ZERO
-    closed_units: Decimal = ZERO
-
-    @property
-    def client_id(self) -> str | None:
-        return (self.client_extensions or {}).get("id")
-
-    def reduce(self, units: Decimal, price: Decimal, pl: Decimal, tx_id: str, now: float) -> None:
-        """Close `units` (same sign as the trade) at `price`, booking `pl`."""
-        self.current_units -= units
-        self.realized_pl += pl
-        self.closing_transaction_ids.append(tx_id)
-        self.closed_value += price * abs(units)
-        self.closed_units += abs(units)
-        if self.current_units == 0:
-            self.state, self.close_time = "CLOSED", now
+# Called with (account, transaction) right after a transaction joins an account's log.
+TransactionListener = Callable[["Account", dict[str, Any]], None]
 
 
 class Batch:
@@ -127,7 +45,7 @@ class Batch:
         tx = {"id": tx_id, "time": Timestamp(self.now), "userID": USER_ID,
               "accountID": self._account.id, "batchID": self.ids[0] if self.ids else tx_id,
               "requestID": self.request_id, **fields}
-        self._account.transactions.append(tx)
+        self._account.append(tx)
         self.ids.append(tx_id)
         return tx
 
@@ -138,16 +56,23 @@ class Batch:
 
 
 class Account:
-    def __init__(self, account_id: str, number: int, created: float) -> None:
+    def __init__(self, account_id: str, number: int, created: float,
+                 listeners: list[TransactionListener], gsl_mode: str = "DISABLED") -> None:
         self.id = account_id
         self.alias = f"Simulated {number}"
         self.currency = "USD"
         self.balance = ZERO
         self.created_time = created
         self.margin_rate = Decimal("0.0333")
+        self.gsl_mode = gsl_mode  # guaranteedStopLossOrderMode
+        self.guaranteed_fees = ZERO
         self.transactions: list[dict[str, Any]] = []  # ID n is at index n-1
+        self._state_listeners = listeners
+        # This account's own listeners (a transaction stream subscriber), told of each `tx`.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.orders: dict[str, Order] = {}
         self.order_by_client: dict[str, str] = {}
+        self.live: dict[str, Order] = {}  # orders that may still be pending, in ID order
         self.trades: dict[str, Trade] = {}
         self.trade_by_client: dict[str, str] = {}
         self.position_pl: dict[str, list[Decimal]] = {}  # instrument -> [long pl, short pl]
@@ -163,17 +88,40 @@ class Account:
     def last_transaction_id(self) -> str:
         return str(len(self.transactions))
 
+    def append(self, tx: dict[str, Any]) -> None:
+        """The one place a transaction joins the log; listeners (streams) hear of it after:
+        this account's (`listener(tx)`), then the simulator's (`listener(account, tx)`)."""
+        self.transactions.append(tx)
+        for own in self.listeners:
+            own(tx)
+        for listener in self._state_listeners:
+            listener(self, tx)
+
     def batch(self, request_id: str, now: float) -> Batch:
         return Batch(self, request_id, now)
 
     def add_order(self, order: Order) -> None:
         self.orders[order.id] = order
+        if order.type != "MARKET":
+            self.live[order.id] = order
         if order.client_id:
             self.order_by_client[order.client_id] = order.id
 
     def add_trade(self, trade: Trade) -> None:
         self.trades[trade.id] = trade
         self.position_pl.setdefault(trade.instrument, [ZERO, ZERO])
+        if trade.client_id:
+            self.trade_by_client[trade.client_id] = trade.id
+
+    def set_order_client_id(self, order: Order, old: str | None) -> None:
+        if old and self.order_by_client.get(old) == order.id:
+            del self.order_by_client[old]
+        if order.client_id:
+            self.order_by_client[order.client_id] = order.id
+
+    def set_trade_client_id(self, trade: Trade, old: str | None) -> None:
+        if old and self.trade_by_client.get(old) == trade.id:
+            del self.trade_by_client[old]
         if trade.client_id:
             self.trade_by_client[trade.client_id] = trade.id
 
@@ -194,7 +142,11 @@ class Account:
                 and (instrument is None or t.instrument == instrument)]
 
     def pending_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if o.state == "PENDING"]
+        """Oldest first; forgets the orders that stopped being pending."""
+        done = [i for i, o in self.live.items() if o.state != "PENDING"]
+        for order_id in done:
+            del self.live[order_id]
+        return list(self.live.values())
 
     def book_pl(self, instrument: str, long_side: bool, pl: Decimal) -> None:
         self.position_pl.setdefault(instrument, [ZERO, ZERO])[0 if long_side else 1] += pl
@@ -202,24 +154,37 @@ class Account:
 
 
 class SimState:
-    """All accounts of one simulator, the market they trade on, and the clock they live by."""
+    """All accounts of one simulator, the market they trade on, and the clock they live by.
 
-    def __init__(self, *, accounts: int, seed: int, clock: Clock) -> None:
+    `listeners` are called for every transaction of every account (they survive `reset`);
+    `request_ids` names the batches nobody requested (triggered fills, expiries).
+    """
+
+    def __init__(self, *, accounts: int, seed: int, clock: Clock, market: Market | None = None,
+                 gsl_mode: str = "DISABLED") -> None:
         if accounts < 1:
             raise ValueError("a simulator needs at least one account")
+        if gsl_mode not in GSL_MODES:
+            raise ValueError(f"gsl_mode must be one of {', '.join(GSL_MODES)}")
         self.clock = clock
-        self.market = Market(seed)
+        self.market = market or Market(seed)
+        self.listeners: list[TransactionListener] = []
+        self.request_ids: Callable[[], str] = lambda: "0"
         self._accounts_wanted = accounts
+        self._gsl_mode = gsl_mode
         self.accounts: dict[str, Account] = {}
+        self.settled_at = 0.0
         self.reset()
 
     def reset(self) -> None:
         """Fresh accounts in place (handlers hold a reference to this object)."""
         now = self.clock.wall()
         self.accounts = {}
+        self.settled_at = now
         for number in range(1, self._accounts_wanted + 1):
             account_id = f"101-004-{USER_ID}-{number:03d}"
-            self.accounts[account_id] = Account(account_id, number, now)
+            self.accounts[account_id] = Account(account_id, number, now, self.listeners,
+                                                self._gsl_mode)
 
     def counts(self, account: Account) -> dict[str, Any]:
         return {

@@ -8,9 +8,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from sidecar.sim.closeouts import close_position, close_trade
+from sidecar.sim.extensions import modify_order, modify_trade
 from sidecar.sim.market import INSTRUMENTS
 from sidecar.sim.orders import cancel_order, place_order, replace_order
 from sidecar.sim.state import Order, Trade
+from sidecar.sim.trade_orders import set_trade_orders
 from sidecar.sim.views import Valuation
 from sidecar.sim.wire import account, answer, batch, body, fail, int_param, json_response, now
 from sidecar.sim.wire import state as sim_state
@@ -88,6 +90,27 @@ async def cancel(request: web.Request) -> web.Response:
     return answer(request, acct, outcome)
 
 
+async def order_extensions(request: web.Request) -> web.Response:
+    acct = account(request)
+    outcome = modify_order(acct, batch(request, acct), request.match_info["orderSpecifier"],
+                           body(request))
+    return answer(request, acct, outcome)
+
+
+async def trade_extensions(request: web.Request) -> web.Response:
+    acct = account(request)
+    outcome = modify_trade(acct, batch(request, acct), request.match_info["tradeSpecifier"],
+                           body(request))
+    return answer(request, acct, outcome)
+
+
+async def trade_orders(request: web.Request) -> web.Response:
+    acct = account(request)
+    outcome = set_trade_orders(acct, sim_state(request).market, batch(request, acct),
+                               request.match_info["tradeSpecifier"], body(request))
+    return answer(request, acct, outcome)
+
+
 def _valuation(request: web.Request) -> Valuation:
     return Valuation(account(request), sim_state(request).market, now(request))
 
@@ -153,10 +176,13 @@ def add_routes(app: web.Application, a: str) -> None:
     r.add_get(f"{a}/orders/{{orderSpecifier}}", get_order)
     r.add_put(f"{a}/orders/{{orderSpecifier}}", put_order)
     r.add_put(f"{a}/orders/{{orderSpecifier}}/cancel", cancel)
+    r.add_put(f"{a}/orders/{{orderSpecifier}}/clientExtensions", order_extensions)
     r.add_get(f"{a}/trades", list_trades)
     r.add_get(f"{a}/openTrades", open_trades)
     r.add_get(f"{a}/trades/{{tradeSpecifier}}", get_trade)
     r.add_put(f"{a}/trades/{{tradeSpecifier}}/close", close_one_trade)
+    r.add_put(f"{a}/trades/{{tradeSpecifier}}/clientExtensions", trade_extensions)
+    r.add_put(f"{a}/trades/{{tradeSpecifier}}/orders", trade_orders)
     r.add_get(f"{a}/positions", list_positions)
     r.add_get(f"{a}/openPositions", list_positions)
     r.add_get(f"{a}/positions/{{instrument}}", get_position)

@@ -7,7 +7,8 @@ from typing import Any
 
 from sidecar.sim.formats import Timestamp, money, quantize
 from sidecar.sim.market import INSTRUMENTS, Market, Quote
-from sidecar.sim.state import ZERO, Account, Trade
+from sidecar.sim.records import ZERO, Trade
+from sidecar.sim.state import Account
 
 
 class Valuation:
@@ -40,7 +41,8 @@ class Valuation:
     def margin(self, trade: Trade) -> Decimal:
         return money(self.value(trade) * self.account.margin_rate)
 
-    def trade(self, trade: Trade) -> dict[str, Any]:
+    def trade(self, trade: Trade, summary: bool = False) -> dict[str, Any]:
+        """A Trade (with its dependent orders), or a TradeSummary (with their IDs)."""
         d: dict[str, Any] = {
             "id": trade.id, "instrument": trade.instrument, "price": trade.price,
             "openTime": Timestamp(trade.open_time), "state": trade.state,
@@ -58,6 +60,11 @@ class Valuation:
             d["closeTime"] = Timestamp(trade.close_time)
         if trade.client_extensions:
             d["clientExtensions"] = trade.client_extensions
+        for key, order_id in trade.dependents.items():
+            if summary:
+                d[f"{key}OrderID"] = order_id
+            else:
+                d[f"{key}Order"] = self.account.orders[order_id].as_json()
         return d
 
     def position(self, instrument: str) -> dict[str, Any]:
@@ -116,11 +123,11 @@ class Valuation:
         d: dict[str, Any] = {
             "id": a.id, "alias": a.alias, "currency": a.currency, "balance": money(a.balance),
             "createdByUserID": 1435156, "createdTime": Timestamp(a.created_time),
-            "guaranteedStopLossOrderMode": "DISABLED",
+            "guaranteedStopLossOrderMode": a.gsl_mode,
             "pl": money(sum((p[0] + p[1] for p in a.position_pl.values()), ZERO)),
             "resettablePL": money(sum((p[0] + p[1] for p in a.position_pl.values()), ZERO)),
             "resettablePLTime": "0", "financing": money(ZERO), "commission": money(ZERO),
-            "guaranteedExecutionFees": money(ZERO), "marginRate": a.margin_rate,
+            "guaranteedExecutionFees": money(a.guaranteed_fees), "marginRate": a.margin_rate,
             "openTradeCount": len(a.open_trades()),
             "openPositionCount": len({t.instrument for t in a.open_trades()}),
             "pendingOrderCount": len(a.pending_orders()), "hedgingEnabled": False,
@@ -132,7 +139,7 @@ class Valuation:
 
     def full(self) -> dict[str, Any]:
         return {**self.summary(),
-                "trades": [self.trade(t) for t in self.account.open_trades()],
+                "trades": [self.trade(t, summary=True) for t in self.account.open_trades()],
                 "positions": self.positions(open_only=False),
                 "orders": [o.as_json() for o in self.account.pending_orders()]}
 
@@ -153,10 +160,10 @@ class Valuation:
                                 if after(o.cancelling_transaction_id)],
             "ordersFilled": [o.as_json() for o in orders if after(o.filling_transaction_id)],
             "ordersTriggered": [],
-            "tradesOpened": [self.trade(t) for t in trades if after(t.id)],
-            "tradesReduced": [self.trade(t) for t in trades if t.state == "OPEN"
+            "tradesOpened": [self.trade(t, True) for t in trades if after(t.id)],
+            "tradesReduced": [self.trade(t, True) for t in trades if t.state == "OPEN"
                               and any(after(i) for i in t.closing_transaction_ids)],
-            "tradesClosed": [self.trade(t) for t in trades if t.state == "CLOSED"
+            "tradesClosed": [self.trade(t, True) for t in trades if t.state == "CLOSED"
                              and after(t.closing_transaction_ids[-1])],
             "positions": [self.position(i) for i in sorted(touched)],
             "transactions": a.transactions[since:],

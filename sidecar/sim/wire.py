@@ -82,6 +82,20 @@ def int_param(request: web.Request, name: str, default: int | None = None,
     return value
 
 
+_TRUE, _FALSE = ("true", "True"), ("false", "False")
+
+
+def flag(request: web.Request, name: str, default: bool) -> bool:
+    """A boolean query parameter as OANDA reads it: `true`/`True`, `false`/`False` (OANDA's own
+    `v20` library sends Python's spelling); anything else is a 400."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise fail(400, f"Invalid value specified for '{name}'")
+
+
 def answer(request: web.Request, acct: Account, outcome: Outcome) -> web.Response:
     """An engine outcome as HTTP; `Location` points at the order it names."""
     headers = None

@@ -8,6 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sidecar.clock import FakeClock
+from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.server import Simulator
 
 TOKEN = "sim-token"
@@ -33,6 +35,17 @@ class Client:
     async def order(self, **fields: Any) -> tuple[int, Any, dict[str, str]]:
         return await self.call("POST", "orders", {"order": fields})
 
+    async def hold(self, instrument: str = "EUR_USD", **price: str) -> dict[str, Any]:
+        """Hold a price through the fault API (`mid=`, `bid=`+`ask=`, or `step=`)."""
+        status, body, _ = await self.call("PUT", f"/_sim/prices/{instrument}", price)
+        assert status == 200, body
+        return dict(body)
+
+    async def transactions_since(self, last: str | int) -> list[dict[str, Any]]:
+        status, body, _ = await self.call("GET", f"transactions/sinceid?id={last}")
+        assert status == 200, body
+        return list(body["transactions"])
+
     async def market(self, units: str, instrument: str = "EUR_USD",
                      **fields: Any) -> dict[str, Any]:
         status, body, _ = await self.order(type="MARKET", instrument=instrument, units=units,
@@ -54,3 +67,25 @@ async def client(sim: Simulator) -> AsyncIterator[Client]:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         yield Client(session, sim)
+
+
+# A Tuesday, 10:00 UTC: the market is open under the weekend calendar.
+TUESDAY = 1_764_669_600.0  # 2025-12-02T10:00:00Z
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock(wall_start=TUESDAY, auto_advance=False)
+
+
+@pytest.fixture
+async def clocked(fake_clock: FakeClock) -> AsyncIterator[Client]:
+    """A client of a simulator on a fake clock with the weekend calendar and guaranteed stop
+    losses allowed: time moves only when the test says so."""
+    simulator = Simulator(token=TOKEN, seed=7, clock=fake_clock, calendar=MarketCalendar(),
+                          gsl_mode="ALLOWED")
+    await simulator.start()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        yield Client(session, simulator)
+    await simulator.close()

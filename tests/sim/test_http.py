@@ -172,3 +172,24 @@ async def test_run_simulator_announces_its_url_and_serves_until_cancelled(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def test_sim_command_names_a_bad_market_hours_flag() -> None:
+    import subprocess
+
+    from tests.e2e.helpers import clean_env, sidecar_cmd
+    done = subprocess.run([*sidecar_cmd(), "sim", "--listen", "127.0.0.1:0",
+                           "--market-hours", "someday"], env=clean_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "--market-hours" in done.stderr and "someday" in done.stderr
+
+
+def test_market_hours_spellings() -> None:
+    from sidecar.sim.calendar import MarketCalendar
+    assert MarketCalendar.parse("weekend").spec == MarketCalendar().spec == \
+        "fri 21:00 -> sun 21:00"
+    assert MarketCalendar.parse("always").spec == "always"
+    assert MarketCalendar.parse("fri 22:00-sun 22:00").spec == "fri 22:00 -> sun 22:00"
+    with pytest.raises(ValueError, match="weekday"):
+        MarketCalendar.parse("noon-dusk")

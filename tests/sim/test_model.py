@@ -129,3 +129,22 @@ def test_times_round_trip_in_both_formats() -> None:
         assert fmt_time(t) == "1700000000.123456000"
     finally:
         TIME_FORMAT.reset(token)
+
+
+def test_every_transaction_reaches_the_listeners_in_order() -> None:
+    from sidecar.sim.orders import place_order
+    from sidecar.sim.state import SimState
+
+    state = SimState(accounts=1, seed=0, clock=FakeClock())
+    seen: list[tuple[str, str]] = []
+    state.listeners.append(lambda account, tx: seen.append((account.id, tx["id"])))
+    state.reset()  # listeners outlive a reset
+    account = next(iter(state.accounts.values()))
+    own: list[str] = []
+    account.listeners.append(lambda tx: own.append(tx["type"]))
+    batch = account.batch("1", state.clock.wall())
+    place_order(account, state.market, batch, {"order": {
+        "type": "MARKET", "instrument": "EUR_USD", "units": "1",
+        "stopLossOnFill": {"distance": "0.01"}}})
+    assert own == ["MARKET_ORDER", "ORDER_FILL", "STOP_LOSS_ORDER"]
+    assert [i for _, i in seen] == ["1", "2", "3", "4", "5"]  # CREATE, TRANSFER_FUNDS first

@@ -133,3 +133,56 @@ def test_the_strict_schemas_catch_a_misspelt_field(spec: OandaSpec) -> None:
         == []
     assert spec.errors("GET", order, 200, {"order": {"id": "1", "type": "LIMIT", "bogus": "1"}})
     assert spec.errors("GET", order, 200, {"order": {"id": "1", "type": "LIMIT", "units": 5}})
+
+
+async def test_dependent_orders_and_extensions(spec: OandaSpec, client: Client) -> None:
+    body = await client.market("100", takeProfitOnFill={"price": "9.00000"},
+                               stopLossOnFill={"distance": "0.01000"},
+                               trailingStopLossOnFill={"distance": "0.00500"},
+                               tradeClientExtensions={"id": "t-9"})
+    trade_id = body["orderFillTransaction"]["tradeOpened"]["tradeID"]
+    await _check(spec, client, "GET", f"{A}/trades/{{tradeSpecifier}}", f"trades/{trade_id}", 200)
+    await _check(spec, client, "GET", f"{A}/orders", "orders?state=ALL", 200)
+    await _check(spec, client, "GET", A, "", 200)
+    await _check(spec, client, "GET", f"{A}/changes", "changes?sinceTransactionID=2", 200)
+    await _check(spec, client, "GET", f"{A}/transactions/sinceid",
+                 "transactions/sinceid?id=0", 200)
+    t = f"{A}/trades/{{tradeSpecifier}}/orders"
+    await _check(spec, client, "PUT", t, f"trades/{trade_id}/orders", 200,
+                 {"takeProfit": {"price": "8.00000"}, "stopLoss": None})
+    await _check(spec, client, "PUT", t, f"trades/{trade_id}/orders", 200,
+                 {"stopLoss": {"price": "9.50000"}})  # through the market: fills at once
+    await _check(spec, client, "PUT", t, "trades/999/orders", 404, {"stopLoss": None})
+    second = await client.market("10")
+    other = second["orderFillTransaction"]["tradeOpened"]["tradeID"]
+    await _check(spec, client, "PUT", t, f"trades/{other}/orders", 400, {"takeProfit": {}})
+    e = f"{A}/trades/{{tradeSpecifier}}/clientExtensions"
+    await _check(spec, client, "PUT", e, f"trades/{other}/clientExtensions", 200,
+                 {"clientExtensions": {"id": "x"}})
+    await _check(spec, client, "PUT", e, f"trades/{other}/clientExtensions", 400, {})
+    await _check(spec, client, "PUT", e, "trades/999/clientExtensions", 404,
+                 {"clientExtensions": {"id": "y"}})
+    _, pending, _ = await client.order(type="STOP", instrument="EUR_USD", units="1",
+                                       price="9.00000", timeInForce="GTD",
+                                       gtdTime="2100-01-01T00:00:00Z")
+    order_id = pending["orderCreateTransaction"]["id"]
+    o = f"{A}/orders/{{orderSpecifier}}/clientExtensions"
+    await _check(spec, client, "PUT", o, f"orders/{order_id}/clientExtensions", 200,
+                 {"clientExtensions": {"tag": "a"}, "tradeClientExtensions": {"id": "b"}})
+    await _check(spec, client, "PUT", o, f"orders/{order_id}/clientExtensions", 400, {})
+    await _check(spec, client, "PUT", o, "orders/999/clientExtensions", 404,
+                 {"clientExtensions": {"tag": "a"}})
+    await _check(spec, client, "POST", f"{A}/orders", "orders", 201, {"order": {
+        "type": "TAKE_PROFIT", "tradeID": other, "price": "9.00000"}})
+    await _check(spec, client, "POST", f"{A}/orders", "orders", 201, {"order": {
+        "type": "LIMIT", "instrument": "EUR_USD", "units": "5", "price": "9.00000"}})
+    await _check(spec, client, "GET", f"{A}/transactions", "transactions?type=ORDER", 200)
+
+
+async def test_weekend_and_latest_candles(spec: OandaSpec, client: Client) -> None:
+    await client.call("PUT", "/_sim/calendar", {"mode": "closed"})
+    await _check(spec, client, "GET", f"{A}/pricing", "pricing?instruments=EUR_USD", 200)
+    await _check(spec, client, "POST", f"{A}/orders", "orders", 201, {"order": {
+        "type": "MARKET", "instrument": "EUR_USD", "units": "1"}})
+    await _check(spec, client, "GET", f"{A}/candles/latest",
+                 "candles/latest?candleSpecifications=EUR_USD:S10:BM,USD_JPY:D:A", 200)
