@@ -204,6 +204,8 @@ class App:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         for service in self.parts.services:
             await service.start()
+        if reason := self.parts.observability.tracing.off_reason:
+            _log.info(reason)
         self.parts.board.ready = True
         self.parts.board.notify()
 

@@ -15,12 +15,11 @@ Rules, per condition key (all times on the injected clock's monotonic scale):
 
 from __future__ import annotations
 
-from sidecar.clock import rfc3339
-
 from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.alerting.conditions import Action, Signal
+from sidecar.clock import rfc3339
 
 
 @dataclass(slots=True)

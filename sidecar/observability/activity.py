@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.clock import Clock
+from sidecar.clock import Clock, rfc3339
 from sidecar.events import (
     AttemptFinished,
     BreakerRejected,
@@ -21,7 +21,6 @@ from sidecar.events import (
     RateLimitRejected,
     RetryScheduled,
 )
-from sidecar.clock import rfc3339
 from sidecar.vocabulary import Outcome, Verdict, classify
 
 # The series the ring keeps, in the order of a bucket's counters.

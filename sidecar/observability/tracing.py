@@ -104,10 +104,11 @@ class Tracing:
         self.enabled = config.tracing_enabled and (exporter is not None or collector_configured())
         self._unsubscribe: list[Callable[[], None]] = []
         self._server_address = urlsplit(upstream_url).hostname if upstream_url else None
-        if config.tracing_enabled and not self.enabled:
-            # Not a stream of export errors to localhost:4317: one line, and no spans made.
-            _log.info("tracing off: no OTLP collector configured (set "
-                      "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)")
+        # Not a stream of export errors to localhost:4317: no spans made, and one line (the App
+        # logs it once it serves, so that a failed start stays one line).
+        self.off_reason = ("tracing off: no OTLP collector configured (set "
+                           "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)"
+                           if config.tracing_enabled and not self.enabled else "")
         if not self.enabled:
             return
         self._exporter = exporter if exporter is not None else default_exporter()
