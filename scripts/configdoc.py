@@ -24,6 +24,9 @@ MEANINGS: dict[str, str] = {
                                  "`authorization: Bearer <token>`",
     "server.drain_grace_s": "on SIGTERM, in-flight calls may finish for this long; calls still "
     "in flight just before it ends are answered (a write as OUTCOME_UNKNOWN)",
+    "alerts.quiet_during_weekly_closure": "inside OANDA's routine weekly closure (Friday 21:00 "
+    "to Sunday 21:00 UTC) a breaker opening or an automatic READ_ONLY is told on Slack, not "
+    "paged",
     "server.state_dir": "where operator holds (breaker overrides, a manual degradation level) "
     "are kept so that they survive a restart (holds.json); none: memory only",
     "server.http_header_timeout_s": "the admin (and REST) listener closes a connection whose "

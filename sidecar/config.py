@@ -204,6 +204,8 @@ class AlertsConfig(_Section):
     queue_size: int = Field(1000, ge=1, le=1_000_000)
     max_delivery_attempts: int = Field(5, ge=1, le=50)
     delivery_timeout_s: float = Field(5.0, gt=0, le=120)
+    # Inside OANDA's weekly closure (Fri 21:00-Sun 21:00 UTC) an outage goes to Slack only.
+    quiet_during_weekly_closure: bool = True
 
 
 class TelemetryConfig(_Section):

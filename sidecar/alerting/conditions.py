@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sidecar.alerting.market_hours import in_weekly_closure
 from sidecar.events import AttemptFinished, BreakerTransition, DegradationChanged, Event
 from sidecar.vocabulary import BreakerState, Level, Verdict, classify
 
@@ -67,8 +68,9 @@ class Signal:
 class ConditionTracker:
     """Remembers which conditions are active; `observe` is cheap for uninteresting events."""
 
-    def __init__(self, quiet_s: float) -> None:
+    def __init__(self, quiet_s: float, *, quiet_in_closure: bool = False) -> None:
         self.quiet_s = quiet_s
+        self._quiet_in_closure = quiet_in_closure
         self._active: dict[str, Signal] = {}
         self._last_429: float | None = None  # monotonic, while THROTTLED is active
 
@@ -154,6 +156,10 @@ class ConditionTracker:
 
     def _trigger(self, condition: str, kind: str, severity: str, channels: frozenset[str],
                  at: float, summary: str, details: Mapping[str, Any]) -> tuple[Signal, ...]:
+        if self._quiet_in_closure and channels == BOTH and in_weekly_closure(at):
+            # OANDA's routine weekend maintenance: told, not paged.
+            severity, channels = "warning", SLACK_ONLY
+            summary += " (during OANDA's weekly closure, Fri 21:00-Sun 21:00 UTC: not paged)"
         signal = Signal(condition, kind, "trigger", severity, summary, channels, at, details)
         self._active[condition] = signal
         return (signal,)

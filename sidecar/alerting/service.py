@@ -37,7 +37,8 @@ class Alerting:
                  on_result: Callable[[str, str], None] | None = None,
                  backoff_base_s: float = 1.0, backoff_max_s: float = 30.0) -> None:
         self._clock = clock
-        self._tracker = ConditionTracker(quiet_s=config.aggregation_window_s)
+        self._tracker = ConditionTracker(quiet_s=config.aggregation_window_s,
+                                         quiet_in_closure=config.quiet_during_weekly_closure)
         self._aggregator = Aggregator(config.aggregation_window_s)
         self._recent: deque[Alert] = deque(maxlen=RECENT_MAX)
         self._session, self._own_session = session, session is None

@@ -21,7 +21,9 @@ def make_alerting(pd: PagerDutyReceiver, slack: SlackReceiver, bus: EventBus, cl
                   on_result: Callable[[str, str], None] | None = None) -> Alerting:
     config = AlertsConfig(pagerduty=PagerDutyConfig(events_url=pd.url),
                           aggregation_window_s=window_s, queue_size=queue_size,
-                          max_delivery_attempts=attempts, delivery_timeout_s=1.0)
+                          max_delivery_attempts=attempts, delivery_timeout_s=1.0,
+                          # the tests page on any weekday: the closure rule has its own test
+                          quiet_during_weekly_closure=False)
     secrets = Secrets(pagerduty_routing_key=SecretStr(ROUTING_KEY),
                       slack_webhook_url=SecretStr(slack.url))
     return Alerting(config, secrets, bus, clock, source=SOURCE, on_result=on_result,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -146,3 +147,33 @@ def test_a_resolve_always_follows_a_trigger_of_the_same_condition(
             else:
                 active.add(s.condition)
             assert t.is_active(s.condition) == (s.action == "trigger")
+
+
+def test_an_outage_in_the_weekly_closure_is_told_not_paged() -> None:
+    """Issue 14: OANDA's routine weekend maintenance (503s open the breaker) pages nobody."""
+    from datetime import UTC, datetime
+
+    from sidecar.alerting.conditions import SLACK_ONLY
+    from sidecar.events import BreakerTransition
+
+    saturday = datetime(2026, 12, 5, 3, 0, tzinfo=UTC).timestamp()
+    tuesday = datetime(2026, 12, 1, 3, 0, tzinfo=UTC).timestamp()
+    for at, paged in ((saturday, False), (tuesday, True)):
+        t = ConditionTracker(quiet_s=60, quiet_in_closure=True)
+        opened = t.observe(BreakerTransition(at=at, breaker="rest", from_state="closed",
+                                             to_state="open", reason="failure_threshold",
+                                             consecutive_failures=5), 0)
+        assert (opened[0].channels != SLACK_ONLY) is paged
+        assert (opened[0].severity == "critical") is paged
+
+
+@pytest.mark.parametrize(("when", "closed"), [
+    ("2026-12-04T20:59", False), ("2026-12-04T21:00", True), ("2026-12-05T12:00", True),
+    ("2026-12-06T20:59", True), ("2026-12-06T21:00", False), ("2026-12-07T03:00", False)])
+def test_the_weekly_closure_window(when: str, closed: bool) -> None:
+    from datetime import UTC, datetime
+
+    from sidecar.alerting.market_hours import in_weekly_closure
+
+    wall = datetime.fromisoformat(when).replace(tzinfo=UTC).timestamp()
+    assert in_weekly_closure(wall) is closed

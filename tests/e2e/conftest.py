@@ -28,6 +28,8 @@ TEST_CONFIG: dict[str, Any] = {
     "breaker": {"recovery_timeout_s": 0.5},
     "logging": {"format": "json"},
     "telemetry": {"tracing_enabled": False},
+    # Alerts page the same on every weekday (the weekly-closure rule has its own test).
+    "alerts": {"quiet_during_weekly_closure": False},
 }
 
 
