@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sidecar.clock import Clock
-from sidecar.config import DegradationConfig
+from sidecar.degradation.config import DegradationConfig
 from sidecar.errors import InvalidRequest
 from sidecar.events import (
     AttemptFinished,

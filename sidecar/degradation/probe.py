@@ -16,7 +16,7 @@ import contextlib
 from typing import Protocol
 
 from sidecar.clock import Clock
-from sidecar.config import DegradationConfig
+from sidecar.degradation.config import DegradationConfig
 from sidecar.errors import CircuitOpen, SidecarError
 from sidecar.pipeline import Call, Handler
 from sidecar.upstream.endpoints import resolve
