@@ -188,6 +188,19 @@ class DegradationConfig(_Section):
         return self
 
 
+class OrdersConfig(_Section):
+    """Exactly-once orders (docs/orders.md)."""
+
+    # How long a lookup by client ID keeps answering "not found" before absence can be proven.
+    lookup_lag_s: float = Field(1.5, ge=0, le=60)
+    # Longest the sidecar resolves an unknown outcome before answering OUTCOME_UNKNOWN.
+    resolve_timeout_s: float = Field(10.0, gt=0, le=600)
+    # How long client IDs sent through the sidecar are remembered (caller resends, outcomes).
+    remember_s: float = Field(86_400.0, gt=0, le=30 * 86_400)
+    # Client IDs kept in memory (the oldest are forgotten first; Redis keeps them for remember_s).
+    max_remembered: int = Field(100_000, ge=1, le=10_000_000)
+
+
 class PagerDutyConfig(_Section):
     events_url: str = "https://events.pagerduty.com/v2/enqueue"
     routing_key_file: Path | None = None
@@ -235,6 +248,7 @@ class Config(_Section):
     breaker: BreakerConfig = BreakerConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
     degradation: DegradationConfig = DegradationConfig()
+    orders: OrdersConfig = OrdersConfig()
     alerts: AlertsConfig = AlertsConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     logging: LoggingConfig = LoggingConfig()
