@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sidecar.clock import Clock
 from sidecar.config import OrdersConfig
-from sidecar.errors import OutcomeUnknown, SidecarError, UpstreamError
+from sidecar.errors import OutcomeUnknown, SidecarError, UpstreamError, UpstreamTimeout
 from sidecar.events import EventBus, OrderResolved, RetryScheduled
 from sidecar.orders.ids import OrderWrite, prepare
 from sidecar.orders.ledger import TransactionIDs
@@ -47,6 +47,8 @@ class _Job:
     since: str | None
     record: OrderRecord | None
     attempts: int = 0
+    sent_at: float = 0.0  # monotonic, the last pass down the pipeline
+    timed_out: bool = False  # no answer in time: OANDA may still be working on it
 
 
 class OrderDesk:
@@ -60,6 +62,7 @@ class OrderDesk:
         self._clock = clock
         self._bus = bus
         self._max_attempts = max_attempts
+        self._request_timeout_s = request_timeout_s
         self._budget = budget
         self._background: dict[str, asyncio.Task[None]] = {}
 
@@ -106,11 +109,14 @@ class OrderDesk:
         deadline = call.deadline
         if deadline is not None:  # leave time to answer before the caller's deadline
             call.deadline = deadline - ANSWER_MARGIN_S
+        job.sent_at, job.timed_out = self._clock.monotonic(), False
         try:
             return await next(call)
-        except OutcomeUnknown:
+        except OutcomeUnknown as unknown:
+            job.timed_out = isinstance(unknown.__cause__, UpstreamTimeout)
             return None
         except asyncio.CancelledError:  # the caller went away: it may have been sent
+            job.timed_out = True
             self._resolve_later(job, self._clock.monotonic())
             raise
         except SidecarError:  # nothing was sent (no token, open breaker, no connection)
@@ -127,7 +133,8 @@ class OrderDesk:
             limit = min(limit, deadline - ANSWER_MARGIN_S)
         lookups = self.resolver.lookups
         try:
-            decision = await self.resolver.decide(job.write, job.since, failed_at, limit)
+            decision = await self.resolver.decide(job.write, job.since, self._quiet(job, failed_at),
+                                                  limit)
         except asyncio.CancelledError:
             self._resolve_later(job, failed_at)
             raise
@@ -141,6 +148,12 @@ class OrderDesk:
             self._publish(job, NOT_PLACED, (), failed_at, lookups=spent)
         return decision
 
+    def _quiet(self, job: _Job, failed_at: float) -> float:
+        """From when OANDA can no longer be acting on the write (see Resolver.decide)."""
+        if job.timed_out:
+            return max(failed_at, job.sent_at + self._request_timeout_s)
+        return failed_at
+
     def _resolve_later(self, job: _Job, failed_at: float) -> None:
         key = job.write.client_order_id or f"{job.write.kind}:{job.write.spec}:{failed_at}"
         if key in self._background:
@@ -152,8 +165,8 @@ class OrderDesk:
     async def _keep_resolving(self, job: _Job, failed_at: float) -> None:
         try:
             decision = await self.resolver.decide(
-                job.write, job.since, failed_at, failed_at + self.config.remember_s,
-                background=True)
+                job.write, job.since, self._quiet(job, failed_at),
+                failed_at + self.config.remember_s, background=True)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -206,9 +219,11 @@ class OrderDesk:
     async def _answer_known(self, call: Call, write: OrderWrite,
                             known: OrderRecord) -> Response | None:
         """A caller resending a client ID sent before: its record if the order exists."""
-        job = _Job(write, known.since_transaction_id, known)
         sent_ago = max(0.0, self._clock.wall() - known.sent_at)
-        decision = await self._resolve(job, self._clock.monotonic() - sent_ago, call.deadline)
+        sent_at = self._clock.monotonic() - sent_ago
+        # However the first send ended, OANDA may act on it until its request timeout.
+        job = _Job(write, known.since_transaction_id, known, sent_at=sent_at, timed_out=True)
+        decision = await self._resolve(job, sent_at, call.deadline)
         if decision is None:
             raise self._unknown(job)
         if decision.absent or decision.outcome == NOT_PLACED:

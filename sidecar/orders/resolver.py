@@ -7,6 +7,8 @@
 - then, or for a close or a cancel at once, `transactions/sinceid` from the last transaction ID
   known before the send: the write's transactions → a decision; none, read after the lag
   window (so the log is complete up to a moment after the send) → ABSENT, proven;
+- a write the sidecar stopped waiting for (a timeout: OANDA may still be working on it) is
+  assumed finished `oanda.request_timeout_s` after it was sent: the lag window starts then;
 - a lookup that fails (unreachable, 5xx, open breaker, no token) is tried again with backoff.
 Lookups go through `inner` (the breaker and the limiter, never retry or the cache) and teach
 the transaction IDs they see. Time comes from the injected clock.
@@ -57,7 +59,11 @@ class Resolver:
 
     async def decide(self, write: OrderWrite, since: str | None, failed_at: float,
                      deadline: float | None, *, background: bool = False) -> Decision | None:
-        """The write's outcome, or None when undecided at `deadline` (monotonic)."""
+        """The write's outcome, or None when undecided at `deadline` (monotonic).
+
+        `failed_at`: from when OANDA can no longer be working on the write; a negative read
+        proves absence only `orders.lookup_lag_s` after it.
+        """
         clock = self._clock
         failures = 0
         while True:
