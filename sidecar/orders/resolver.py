@@ -32,6 +32,7 @@ LOOKUP_INTERVAL_S = 0.25
 BACKOFF_FIRST_S = 0.25
 BACKOFF_MAX_S = 2.0
 BACKGROUND_BACKOFF_MAX_S = 15.0
+MIN_LOOKUP_S = 0.1  # a lookup is not started with less time than this left
 MAX_PAGES = 50  # 50,000 transactions: far more than an account makes while an order is out
 
 
@@ -78,9 +79,9 @@ class Resolver:
             else:
                 lag_left = failed_at + self._config.lookup_lag_s - clock.monotonic()
                 pause = max(0.0, min(LOOKUP_INTERVAL_S, lag_left))
-            if deadline is not None:
-                left = deadline - clock.monotonic()
-                if left <= pause:
+            if deadline is not None:  # one more lookup if it still fits
+                pause = min(pause, deadline - clock.monotonic() - MIN_LOOKUP_S)
+                if pause < 0:
                     return None
             await clock.sleep(pause)
 
