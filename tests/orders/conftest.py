@@ -13,6 +13,7 @@ import pytest
 from sidecar._gen.oanda.sidecar.v1 import control_pb2, proxy_pb2
 from sidecar.app import App
 from sidecar.sim.server import Simulator
+from tests.conftest import require_tool
 from tests.e2e.conftest import (  # noqa: F401  (fixtures)
     TOKEN,
     SidecarFactory,
@@ -20,7 +21,6 @@ from tests.e2e.conftest import (  # noqa: F401  (fixtures)
     sidecar_factory,
     sim,
 )
-from tests.conftest import require_tool
 from tests.e2e.helpers import execute_request, free_port
 
 # Fast resolution for tests: OANDA's lag allowance and the resolve timeout kept short.
