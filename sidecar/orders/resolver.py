@@ -80,9 +80,10 @@ class Resolver:
                 lag_left = failed_at + self._config.lookup_lag_s - clock.monotonic()
                 pause = max(0.0, min(LOOKUP_INTERVAL_S, lag_left))
             if deadline is not None:  # one more lookup if it still fits
-                pause = min(pause, deadline - clock.monotonic() - MIN_LOOKUP_S)
-                if pause < 0:
+                room = deadline - clock.monotonic() - MIN_LOOKUP_S
+                if room <= 1e-9:
                     return None
+                pause = min(pause, room)
             await clock.sleep(pause)
 
     async def read_since(self, account_id: str, deadline: float | None) -> str | None:
