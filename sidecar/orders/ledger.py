@@ -26,6 +26,10 @@ class TransactionIDs:
         found = self._last.get(account_id)
         return None if found is None else str(found)
 
+    def forget(self) -> None:
+        """Know no account (benchmarks: the cost of an account's first order)."""
+        self._last.clear()
+
     def note(self, account_id: str, transaction_id: str | int) -> None:
         """Remember `transaction_id` unless a newer one is known (IDs only grow)."""
         value = int(transaction_id)
