@@ -200,6 +200,13 @@ class OrdersConfig(_Section):
     # Client IDs kept in memory (the oldest are forgotten first; Redis keeps them for remember_s).
     max_remembered: int = Field(100_000, ge=1, le=10_000_000)
 
+    @model_validator(mode="after")
+    def _lag_fits(self) -> OrdersConfig:
+        if self.lookup_lag_s >= self.resolve_timeout_s:
+            raise ValueError("lookup_lag_s must be below resolve_timeout_s (absence could "
+                             "never be proven in time)")
+        return self
+
 
 class PagerDutyConfig(_Section):
     events_url: str = "https://events.pagerduty.com/v2/enqueue"

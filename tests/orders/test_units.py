@@ -139,3 +139,12 @@ async def test_unreachable_lookups_back_off_and_stop_at_the_deadline(clock: Fake
     oanda = ScriptedOanda(clock, down=2, found=True)
     decision = await _decide(clock, oanda, deadline_s=None)
     assert decision is not None and decision.outcome == "placed"
+
+
+def test_a_lag_window_longer_than_the_resolve_timeout_stops_start_up() -> None:
+    from sidecar.config import load_config
+    from sidecar.errors import ConfigError
+
+    env = {"OANDA_SIDECAR__ORDERS__LOOKUP_LAG_S": "20"}
+    with pytest.raises(ConfigError, match=r"^orders.*lookup_lag_s must be below"):
+        load_config(env=env, read_secrets=False)
