@@ -138,6 +138,8 @@ class Metrics:
     cache_served: Counter
     cache_errors: Counter
     alerts_sent: Counter
+    orders_resolved: Counter
+    orders_resolve_seconds: Histogram
 
     def __init__(self, bus: EventBus, *, breakers: Sequence[str] = ("rest",),
                  rate_per_s: float | None = None) -> None:

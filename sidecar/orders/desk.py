@@ -17,6 +17,7 @@ Every decision is kept in the OrderBook (GetOrderOutcome) and published as Order
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ _log = logging.getLogger("sidecar.orders")
 # The answer must reach the caller before its deadline: the sidecar's own work stops this early.
 ANSWER_MARGIN_S = 0.05
 _RELATED = re.compile(rb'"relatedTransactionIDs"\s*:\s*\[([^\]]*)\]')
+
+
+def _margin(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - ANSWER_MARGIN_S
 
 
 @dataclass(slots=True)
@@ -67,7 +72,7 @@ class OrderDesk:
         self._background: dict[str, asyncio.Task[None]] = {}
 
     async def execute(self, call: Call, kind: str, next: Handler) -> Response:
-        write = prepare(call, kind, self._clock.wall())
+        write, body = prepare(call, kind, self._clock.wall())
         if write.client_order_id and not write.assigned:
             known = await self.book.find(write.client_order_id)
             if known is not None and known.outcome != NOT_PLACED:
@@ -76,18 +81,19 @@ class OrderDesk:
                     return answered
         since = self.ids.get(write.account_id)
         if since is None:
-            since = await self.resolver.read_since(write.account_id, call.deadline)
+            since = await self.resolver.read_since(write.account_id, _margin(call.deadline))
         record = None
         if write.client_order_id:
             record = OrderRecord(write.client_order_id, write.account_id, kind, since,
                                  self._clock.wall())
             await self.book.remember(record)
-        return await self._send(call, _Job(write, since, record), next)
+        # Sent as a copy: the body with its client ID, and a deadline that leaves time to answer.
+        sent = dataclasses.replace(call, body=body, deadline=_margin(call.deadline))
+        return await self._send(sent, _Job(write, since, record), next)
 
     async def _send(self, call: Call, job: _Job, next: Handler) -> Response:
         while True:
             response = await self._attempt(call, job, next)
-            job.attempts += call.attempt
             if response is not None and response.status < 500:
                 return self._answered(call, job, response)
             decision = await self._resolve(job, self._clock.monotonic(), call.deadline)
@@ -105,32 +111,32 @@ class OrderDesk:
             job.since = self.ids.get(job.write.account_id) or job.since
 
     async def _attempt(self, call: Call, job: _Job, next: Handler) -> Response | None:
-        """One pass down the pipeline; None when the outcome is unknown."""
-        deadline = call.deadline
-        if deadline is not None:  # leave time to answer before the caller's deadline
-            call.deadline = deadline - ANSWER_MARGIN_S
+        """One pass down the pipeline (retry's attempts counted); None: the outcome is unknown."""
         job.sent_at, job.timed_out = self._clock.monotonic(), False
         try:
-            return await next(call)
+            response = await next(call)
         except OutcomeUnknown as unknown:
+            job.attempts += max(1, unknown.attempts)
             job.timed_out = isinstance(unknown.__cause__, UpstreamTimeout)
             return None
         except asyncio.CancelledError:  # the caller went away: it may have been sent
             job.timed_out = True
             self._resolve_later(job, self._clock.monotonic())
             raise
-        except SidecarError:  # nothing was sent (no token, open breaker, no connection)
+        except SidecarError as error:  # nothing was sent (no token, open breaker, no connection)
             if job.record is not None:  # and any earlier attempt was proven absent
                 self.book.update(job.record.decided(NOT_PLACED, (), self._clock.wall()))
+            error.attempts += job.attempts
             raise
-        finally:
-            call.deadline = deadline
+        job.attempts += response.attempts
+        return response
 
     async def _resolve(self, job: _Job, failed_at: float,
                        deadline: float | None) -> Decision | None:
+        """`deadline`: the caller's, less ANSWER_MARGIN_S."""
         limit = failed_at + self.config.resolve_timeout_s
         if deadline is not None:
-            limit = min(limit, deadline - ANSWER_MARGIN_S)
+            limit = min(limit, deadline)
         lookups = self.resolver.lookups
         try:
             decision = await self.resolver.decide(job.write, job.since, self._quiet(job, failed_at),
@@ -204,9 +210,8 @@ class OrderDesk:
             job.record = job.record.decided(PLACED if placed else NOT_PLACED, txids,
                                             self._clock.wall())
             self.book.update(job.record)
-        response.attempts = job.attempts
-        response.client_order_id = job.write.client_order_id
-        return response
+        return dataclasses.replace(response, attempts=job.attempts,
+                                   client_order_id=job.write.client_order_id)
 
     def _reconciled(self, job: _Job, decision: Decision) -> Response:
         headers = {"Content-Type": "application/json"}
@@ -223,7 +228,7 @@ class OrderDesk:
         sent_at = self._clock.monotonic() - sent_ago
         # However the first send ended, OANDA may act on it until its request timeout.
         job = _Job(write, known.since_transaction_id, known, sent_at=sent_at, timed_out=True)
-        decision = await self._resolve(job, sent_at, call.deadline)
+        decision = await self._resolve(job, sent_at, _margin(call.deadline))
         if decision is None:
             raise self._unknown(job)
         if decision.absent or decision.outcome == NOT_PLACED:
@@ -258,6 +263,14 @@ class OrderDesk:
 
     async def outcome(self, client_order_id: str) -> OrderRecord | None:
         return await self.book.find(client_order_id)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        """Background resolutions end (the App stops them before the transport); the store
+        closes. Safe to call twice."""
+        await self.close()
 
     async def close(self) -> None:
         tasks = list(self._background.values())

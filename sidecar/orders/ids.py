@@ -58,31 +58,29 @@ def new_client_id(wall: float) -> str:
     return f"{PREFIX}{int(wall * 1000):x}-{secrets.token_hex(6)}"
 
 
-def prepare(call: Call, kind: str, wall: float) -> OrderWrite:
-    """The write's account, specifier and client ID; assigns (and writes) a missing client ID."""
+def prepare(call: Call, kind: str, wall: float) -> tuple[OrderWrite, bytes]:
+    """The write's account, specifier and client ID, and the body to send: the call's, or (a
+    client ID assigned) a rewritten copy."""
     parts = call.path.split("/")
     account = parts[3] if len(parts) > 3 else ""
     spec = unquote(parts[5]) if len(parts) > 5 and kind != CREATE else ""
     if kind not in (CREATE, REPLACE):
-        return OrderWrite(kind, account, spec)
+        return OrderWrite(kind, account, spec), call.body
     body = _load(call.body)
     order = body.get("order") if body is not None else None
-    if not isinstance(order, dict):
-        return OrderWrite(kind, account, spec)  # OANDA will refuse it; nothing to resolve
-    ext = order.get("clientExtensions")
-    if ext is None:
-        ext = order["clientExtensions"] = {}
-    if not isinstance(ext, dict):
-        return OrderWrite(kind, account, spec)
+    ext = order.get("clientExtensions", {}) if isinstance(order, dict) else None
+    if body is None or not isinstance(order, dict) or not isinstance(ext, dict):
+        return OrderWrite(kind, account, spec), call.body  # OANDA refuses it as it is
     given = ext.get("id")
     if isinstance(given, str) and given:
-        return OrderWrite(kind, account, spec, given)
+        return OrderWrite(kind, account, spec, given), call.body
     if given is not None:
-        return OrderWrite(kind, account, spec)  # not a string: OANDA rejects it as it is
-    cid = ext["id"] = new_client_id(wall)
+        return OrderWrite(kind, account, spec), call.body  # not a string: OANDA rejects it
+    cid = new_client_id(wall)
+    order["clientExtensions"] = {**ext, "id": cid}
     _mirror_to_trade(order, cid)
-    call.body = json.dumps(body, separators=(",", ":")).encode()
-    return OrderWrite(kind, account, spec, cid, assigned=True)
+    rewritten = json.dumps(body, separators=(",", ":")).encode()
+    return OrderWrite(kind, account, spec, cid, assigned=True), rewritten
 
 
 def _mirror_to_trade(order: dict[str, Any], cid: str) -> None:

