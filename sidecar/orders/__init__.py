@@ -6,13 +6,17 @@ See docs/orders.md for what a strategy sees. `build_desk` is what the compositio
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sidecar.clock import Clock
-from sidecar.config import Config
 from sidecar.events import EventBus
 from sidecar.orders.desk import OrderDesk
 from sidecar.orders.records import OrderBook, OrderRecord, RedisStore, RemoteStore
 from sidecar.pipeline import Handler
 from sidecar.policies.retry_budget import RetryBudget
+
+if TYPE_CHECKING:  # sidecar.config includes sidecar.orders.config: no import cycle at run time
+    from sidecar.config import Config
 
 __all__ = ["OrderBook", "OrderDesk", "OrderRecord", "build_desk"]
 

@@ -23,9 +23,9 @@ import re
 from dataclasses import dataclass
 
 from sidecar.clock import Clock
-from sidecar.config import OrdersConfig
 from sidecar.errors import OutcomeUnknown, SidecarError, UpstreamError, UpstreamTimeout
 from sidecar.events import EventBus, OrderResolved, RetryScheduled
+from sidecar.orders.config import OrdersConfig
 from sidecar.orders.ids import OrderWrite, prepare
 from sidecar.orders.ledger import TransactionIDs
 from sidecar.orders.records import NOT_PLACED, PLACED, OrderBook, OrderRecord

@@ -20,8 +20,8 @@ import json
 from urllib.parse import quote
 
 from sidecar.clock import Clock
-from sidecar.config import OrdersConfig
 from sidecar.errors import SidecarError
+from sidecar.orders.config import OrdersConfig
 from sidecar.orders.ids import CREATE, REPLACE, OrderWrite
 from sidecar.orders.ledger import TransactionIDs
 from sidecar.orders.transactions import ABSENT, Decision, Tx, find, page

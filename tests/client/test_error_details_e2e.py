@@ -60,7 +60,7 @@ async def test_upstream_unavailable_after_retries(sidecar_factory: SidecarFactor
 async def test_outcome_unknown_for_a_dropped_order(sidecar_factory: SidecarFactory,
                                                    sim: Simulator) -> None:
     # The order's answer is lost and OANDA answers no lookup: the outcome stays unknown.
-    app = await sidecar_factory(orders={"resolve_timeout_s": 0.5})
+    app = await sidecar_factory(orders={"resolve_timeout_s": 0.5, "lookup_lag_s": 0.2})
     await add_fault(sim.url, kind="drop_after_commit", count=1, match={"method": "POST"})
     await add_fault(sim.url, kind="outage", match={"method": "GET"})
     async with AsyncSidecarClient(app.grpc_target) as client:

@@ -39,7 +39,7 @@ OUTAGE_CONFIG: dict[str, Any] = {
     "breaker": {"failure_threshold": 3, "recovery_timeout_s": RECOVERY_S,
                 "half_open_max_calls": 2},
     # A close answered 503 is resolved from OANDA's records (docs/orders.md): not for long here.
-    "orders": {"resolve_timeout_s": 0.3},
+    "orders": {"resolve_timeout_s": 0.3, "lookup_lag_s": 0.1},
 }
 ORDER = {"order": {"type": "MARKET", "instrument": "EUR_USD", "units": "100",
                    "clientExtensions": {"id": "deg-e2e-1"}}}
