@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -108,9 +109,9 @@ async def happy_path(url: str, account: str, orders: int) -> list[str]:
     bare_port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     full, plain = App(_config(url)), App(_config(url))
-    plain.parts.policies = [p for p in plain.parts.policies
-                            if not isinstance(p, ExactlyOncePolicy)]
-    plain.parts.handler = compose(plain.parts.policies, plain.parts.transport)
+    without = tuple(p for p in plain.parts.policies if not isinstance(p, ExactlyOncePolicy))
+    plain.parts = dataclasses.replace(plain.parts, policies=without,
+                                      handler=compose(without, plain.parts.transport))
     for app in (full, plain):
         await app.start()
     channels, sends = [], {"direct": direct}

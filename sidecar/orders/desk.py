@@ -17,10 +17,10 @@ Every decision is kept in the OrderBook (GetOrderOutcome) and published as Order
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import re
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sidecar.clock import Clock
 from sidecar.errors import OutcomeUnknown, SidecarError, UpstreamError, UpstreamTimeout
@@ -38,6 +38,17 @@ _log = logging.getLogger("sidecar.orders")
 # The answer must reach the caller before its deadline: the sidecar's own work stops this early.
 ANSWER_MARGIN_S = 0.05
 _RELATED = re.compile(rb'"relatedTransactionIDs"\s*:\s*\[([^\]]*)\]')
+
+
+T = TypeVar("T", Call, Response)
+
+
+def _clone(obj: T) -> T:
+    """A shallow copy of a slotted Call or Response, field by field."""
+    new = object.__new__(type(obj))
+    for name in type(obj).__slots__:
+        object.__setattr__(new, name, getattr(obj, name))
+    return new
 
 
 def _margin(deadline: float | None) -> float | None:
@@ -88,7 +99,8 @@ class OrderDesk:
                                  self._clock.wall())
             await self.book.remember(record)
         # Sent as a copy: the body with its client ID, and a deadline that leaves time to answer.
-        sent = dataclasses.replace(call, body=body, deadline=_margin(call.deadline))
+        sent = _clone(call)  # dataclasses.replace and copy.copy cost 10-20 µs; this ~2
+        sent.body, sent.deadline = body, _margin(call.deadline)
         return await self._send(sent, _Job(write, since, record), next)
 
     async def _send(self, call: Call, job: _Job, next: Handler) -> Response:
@@ -210,8 +222,9 @@ class OrderDesk:
             job.record = job.record.decided(PLACED if placed else NOT_PLACED, txids,
                                             self._clock.wall())
             self.book.update(job.record)
-        return dataclasses.replace(response, attempts=job.attempts,
-                                   client_order_id=job.write.client_order_id)
+        answer = _clone(response)  # never the one retry handed back
+        answer.attempts, answer.client_order_id = job.attempts, job.write.client_order_id
+        return answer
 
     def _reconciled(self, job: _Job, decision: Decision) -> Response:
         headers = {"Content-Type": "application/json"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from sidecar.clock import Clock
@@ -35,7 +35,8 @@ class OrderRecord:
 
     def decided(self, outcome: str, transaction_ids: tuple[str, ...],
                 at: float) -> OrderRecord:
-        return replace(self, outcome=outcome, transaction_ids=transaction_ids, decided_at=at)
+        return OrderRecord(self.client_order_id, self.account_id, self.kind,
+                           self.since_transaction_id, self.sent_at, outcome, transaction_ids, at)
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
