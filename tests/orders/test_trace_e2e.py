@@ -30,7 +30,9 @@ async def test_the_lookups_are_spans_in_the_executes_trace(
                 execute_request("POST", orders_path(sim), body=market(cid="traced-1")),
                 metadata=(("traceparent", f"00-{TRACE_ID}-{CALLER_SPAN}-01"),))
         assert response.reconciled
-        spans = await receiver.wait_for_spans(6, timeout_s=10)
+        # The first order: its server span, the summary read and the POST; this one: its
+        # server span, the lost POST and two lookups.
+        spans = await receiver.wait_for_spans(7, timeout_s=10)
     [server] = [s for s in spans if s.trace_id == TRACE_ID and s.name.startswith("Execute ")]
     assert server.name == f"Execute POST {ORDER_TEMPLATE}"
     children = sorted((s for s in spans if s.parent_span_id == server.span_id),
