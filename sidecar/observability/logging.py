@@ -33,7 +33,7 @@ from sidecar.events import (
     RetryScheduled,
 )
 from sidecar.observability.redact import Redactor
-from sidecar.vocabulary import BreakerState, Level, Outcome
+from sidecar.vocabulary import BreakerState, Level, OrderOutcome, Outcome
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
@@ -213,7 +213,7 @@ class EventLogger:
                    count=e.count, attempts=e.attempts, error=e.error)
 
     def _on_order_resolved(self, e: OrderResolved) -> None:
-        level = logging.WARNING if e.outcome == "unknown" else logging.INFO
+        level = logging.WARNING if e.outcome == OrderOutcome.UNKNOWN else logging.INFO
         self._emit(level, "order.resolved", client_order_id=e.client_order_id,
                    account_id=e.account_id, kind=e.kind, outcome=e.outcome,
                    transaction_ids=list(e.transaction_ids),

@@ -37,7 +37,7 @@ from sidecar.events import (
 )
 from sidecar.pipeline import METHODS
 from sidecar.upstream.endpoints import TEMPLATES, UNKNOWN_TEMPLATE, resolve
-from sidecar.vocabulary import LEVEL_RANK, BreakerState, ErrorKind, Lane, Outcome
+from sidecar.vocabulary import LEVEL_RANK, BreakerState, ErrorKind, Lane, OrderOutcome, Outcome
 
 # The gauge values of CONTRACT §4.
 BREAKER_STATES = {BreakerState.CLOSED: 0, BreakerState.OPEN: 1, BreakerState.HALF_OPEN: 2,
@@ -261,5 +261,5 @@ class Metrics:
 
     def _on_order_resolved(self, e: OrderResolved) -> None:
         self.orders_resolved.labels(e.outcome).inc()
-        if e.outcome != "unknown":
+        if e.outcome != OrderOutcome.UNKNOWN:
             self.orders_resolve_seconds.observe(e.duration_s)

@@ -33,6 +33,7 @@ from sidecar.orders.resolver import Resolver
 from sidecar.orders.transactions import Decision
 from sidecar.pipeline import Call, Handler, Response
 from sidecar.policies.retry_budget import RetryBudget
+from sidecar.vocabulary import OrderOutcome
 
 _log = logging.getLogger("sidecar.orders")
 # The answer must reach the caller before its deadline: the sidecar's own work stops this early.
@@ -158,7 +159,7 @@ class OrderDesk:
             raise
         spent = self.resolver.lookups - lookups
         if decision is None:
-            self._publish(job, "unknown", (), failed_at, lookups=spent)
+            self._publish(job, OrderOutcome.UNKNOWN, (), failed_at, lookups=spent)
             self._resolve_later(job, failed_at)
         elif not decision.absent:
             self._settle(job, decision, failed_at, lookups=spent)

@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 from sidecar.clock import Clock
 from sidecar.events import CacheFailed, EventBus
+from sidecar.vocabulary import OrderOutcome
 
-PENDING, PLACED, NOT_PLACED, NOT_SEEN = "pending", "placed", "not_placed", "not_seen"
+PENDING, PLACED, NOT_PLACED = OrderOutcome.PENDING, OrderOutcome.PLACED, OrderOutcome.NOT_PLACED
 NAMESPACE = "oanda-sidecar:v1:orders"
 _MAX_PENDING_WRITES = 256
 

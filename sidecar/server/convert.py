@@ -11,7 +11,14 @@ from sidecar._gen.oanda.sidecar.v1 import proxy_pb2 as ppb
 from sidecar.errors import InvalidRequest
 from sidecar.pipeline import Call, Response
 from sidecar.status import StatusSnapshot
-from sidecar.vocabulary import AUTOMATIC, BreakerState, Level, Override, UpstreamHealth
+from sidecar.vocabulary import (
+    AUTOMATIC,
+    BreakerState,
+    Level,
+    OrderOutcome,
+    Override,
+    UpstreamHealth,
+)
 
 LEVEL_TO_PB = {
     Level.NONE: ppb.DEGRADATION_LEVEL_NONE,
@@ -38,10 +45,10 @@ HEALTH_TO_PB = {
     UpstreamHealth.DOWN: cpb.UPSTREAM_HEALTH_DOWN,
 }
 ORDER_OUTCOME_TO_PB = {
-    "pending": cpb.ORDER_OUTCOME_PENDING,
-    "placed": cpb.ORDER_OUTCOME_PLACED,
-    "not_placed": cpb.ORDER_OUTCOME_NOT_PLACED,
-    "not_seen": cpb.ORDER_OUTCOME_NOT_SEEN,
+    OrderOutcome.PENDING: cpb.ORDER_OUTCOME_PENDING,
+    OrderOutcome.PLACED: cpb.ORDER_OUTCOME_PLACED,
+    OrderOutcome.NOT_PLACED: cpb.ORDER_OUTCOME_NOT_PLACED,
+    OrderOutcome.NOT_SEEN: cpb.ORDER_OUTCOME_NOT_SEEN,
 }
 CRITICAL = ppb.PRIORITY_CRITICAL
 _PRIORITIES = frozenset({ppb.PRIORITY_UNSPECIFIED, ppb.PRIORITY_NORMAL, ppb.PRIORITY_CRITICAL})
