@@ -203,8 +203,9 @@ async def run(smoke: bool) -> str:
     return "\n".join([
         "# Exactly-once orders: cost and time to a decided answer",
         "",
-        f"`python -m bench.orders` on {os.cpu_count()} cores, simulator in its own process; "
-        "caller and proxies on one uvloop. Milliseconds.",
+        f"`python -m bench.orders` on {os.cpu_count()} cores (load average "
+        f"{os.getloadavg()[0]:.2f} at the end), simulator in its own process; caller and "
+        "proxies on one uvloop. Milliseconds.",
         "",
         "## Happy path: serial MARKET orders",
         "",
