@@ -34,6 +34,7 @@ proto-check: install
 
 bench: install
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.orders
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

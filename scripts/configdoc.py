@@ -86,6 +86,14 @@ MEANINGS: dict[str, str] = {
                                  "successes the next recovery needs (up to 8 times)",
     "degradation.outage_connection_failures": "attempts in a row without a connection that "
                                               "enter READ_ONLY",
+    "orders.lookup_lag_s": "a lookup by client ID may answer \"not found\" this long after an "
+                           "order's answer was lost (OANDA's lag); absence is proven only after "
+                           "it (docs/orders.md)",
+    "orders.resolve_timeout_s": "longest an unknown order outcome is resolved before the caller "
+                                "gets OUTCOME_UNKNOWN (never past its deadline)",
+    "orders.remember_s": "how long client IDs sent through the sidecar are remembered (caller "
+                         "resends, GetOrderOutcome); in Redis too with the Redis cache backend",
+    "orders.max_remembered": "client IDs kept in memory; the oldest are forgotten first",
     "alerts.pagerduty.events_url": "PagerDuty Events API v2 enqueue URL",
     "alerts.pagerduty.routing_key_file": "PagerDuty is off without it (or "
                                          "`OANDA_SIDECAR_PAGERDUTY_ROUTING_KEY`)",

@@ -27,10 +27,12 @@ from sidecar.holds import HoldStore
 from sidecar.lifecycle import Service
 from sidecar.observability.decisions import DecisionLog
 from sidecar.observability.setup import Observability, build_observability
+from sidecar.orders import OrderDesk, build_desk
 from sidecar.pipeline import Handler, Policy, compose
 from sidecar.policies.breaker import BreakerPolicy, BreakerRegistry
 from sidecar.policies.cache import CacheFallbackPolicy, ResponseCache, cache_scope
 from sidecar.policies.deadline import DeadlinePolicy
+from sidecar.policies.exactly_once import ExactlyOncePolicy
 from sidecar.policies.ratelimit import RateLimiter
 from sidecar.policies.readonly import ReadOnlyGate
 from sidecar.policies.retry import RetryPolicy
@@ -74,16 +76,17 @@ class Parts:
     observability: Observability
     policies: tuple[Policy, ...]
     handler: Handler
+    orders: OrderDesk  # exactly-once orders (sidecar/orders, docs/orders.md)
 
     @property
     def services(self) -> tuple[Service, ...]:
         """Started in this order after the servers listen; stopped in reverse."""
-        return (self.probe, *self.observability.services, _Closing(self.cache))
+        return (self.probe, *self.observability.services, _Closing(self.cache), self.orders)
 
 
 def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
     """Policies outermost first: validation → deadline → read-only gate → cache fallback →
-    retry → breaker → limiter → transport."""
+    exactly-once orders → retry → breaker → limiter → transport."""
     token = config.secrets.oanda_token.get_secret_value() if config.secrets.oanda_token else None
     transport = AiohttpTransport(config.oanda, token, clock, bus)
     breakers = BreakerRegistry(config.breaker, clock, bus)
@@ -91,13 +94,18 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
     degradation = DegradationController(config.degradation, clock, bus)
     cache = ResponseCache.from_config(config.degradation, clock, bus)
     rest_breaker = BreakerPolicy(breakers, "rest")
+    retry = RetryPolicy(config.retry, clock, bus)
+    # Exactly-once orders: lookups through the breaker and the limiter only (never the cache).
+    orders = build_desk(config, clock, bus, compose([rest_breaker, limiter], transport),
+                        budget=retry.budget, scope=cache_scope(config.oanda.base_url, token))
     policies: tuple[Policy, ...] = (
         RequestValidator(PatternSet(config.rate_limit.critical)),
         DeadlinePolicy(clock),
         ReadOnlyGate(degradation),
         CacheFallbackPolicy(cache, degradation, config.degradation, clock, bus,
                             cache_scope(config.oanda.base_url, token)),
-        RetryPolicy(config.retry, clock, bus),
+        ExactlyOncePolicy(orders),
+        retry,
         rest_breaker,
         limiter,
     )
@@ -112,7 +120,8 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
         config, bus, clock, breakers=[s.name for s in breakers.snapshots()],
         queue_length=lambda: _queue_length(limiter))
     return Parts(config, clock, bus, transport, breakers, limiter, degradation, cache, probe,
-                 upstream, holds, board, observability, policies, compose(policies, transport))
+                 upstream, holds, board, observability, policies, compose(policies, transport),
+                 orders)
 
 
 def _queue_length(limiter: RateLimiter) -> tuple[int, int]:
@@ -173,7 +182,8 @@ class App:
                                            tracer=tracing if tracing.enabled else None)
         register(server, proxy, proxy_pb2.DESCRIPTOR.services_by_name["ProxyService"])
         control = ControlServicer(parts.board, parts.breakers, parts.degradation, self.bus,
-                                  self.clock, max_watchers=self.config.server.max_status_watchers)
+                                  self.clock, max_watchers=self.config.server.max_status_watchers,
+                                  orders=parts.orders)
         register(server, control, control_pb2.DESCRIPTOR.services_by_name["ControlService"],
                  guard)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -221,6 +231,7 @@ class App:
             await self.grpc_server.stop(grace)
             cut_off.cancel()
         await self.admin.stop()
+        await self.parts.orders.stop()  # background resolutions end before the transport
         await self.parts.transport.close()
         for service in reversed(self.parts.services):  # each may never have started
             await service.stop()

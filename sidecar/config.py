@@ -24,6 +24,7 @@ from pydantic import (
 
 from sidecar.degradation.config import DEFAULT_CACHE_TEMPLATES, DegradationConfig
 from sidecar.errors import ConfigError
+from sidecar.orders.config import OrdersConfig
 from sidecar.secrets import TOKEN_ENV, Secrets
 from sidecar.secrets import read_secrets as _read_secrets
 from sidecar.upstream.endpoints import DEFAULT_CRITICAL, EndpointPattern
@@ -161,6 +162,7 @@ class Config(_Section):
     breaker: BreakerConfig = BreakerConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
     degradation: DegradationConfig = DegradationConfig()
+    orders: OrdersConfig = OrdersConfig()
     alerts: AlertsConfig = AlertsConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -129,6 +129,25 @@ class ExecuteFinished(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class OrderResolved(Event):
+    """An order write whose outcome was unknown, resolved from OANDA's records (sidecar.orders).
+
+    `outcome` is "placed", "not_placed" or "unknown" (the caller was answered OUTCOME_UNKNOWN
+    and resolution goes on in the background: a second event follows with the final outcome).
+    """
+
+    client_order_id: str
+    account_id: str
+    kind: str  # "create", "replace", "close_trade", "close_position", "cancel"
+    outcome: str
+    transaction_ids: tuple[str, ...]
+    since_transaction_id: str | None
+    duration_s: float  # from the unknown outcome to this decision
+    background: bool = False
+    lookups: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ControlAction(Event):
     action: str
     peer: str

@@ -63,6 +63,10 @@ class Response:
     degradation: Level = Level.NONE
     # Seconds OANDA asked us to wait (Retry-After), when it said so.
     retry_after_s: float | None = None
+    # Orders (sidecar.orders): the order's client ID, and whether the answer was built from
+    # OANDA's records after an unknown outcome rather than received.
+    client_order_id: str = ""
+    reconciled: bool = False
 
 
 Handler = Callable[[Call], Awaitable[Response]]

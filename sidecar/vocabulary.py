@@ -101,6 +101,16 @@ class Outcome(enum.StrEnum):
         return cls.HTTP_4XX if status < 500 else cls.HTTP_5XX
 
 
+class OrderOutcome(enum.StrEnum):
+    """What became of an order write (sidecar.orders; OrderResolved.outcome, GetOrderOutcome)."""
+
+    PENDING = "pending"  # sent, still resolving
+    PLACED = "placed"  # it took effect
+    NOT_PLACED = "not_placed"  # proven never to have taken effect, or rejected
+    NOT_SEEN = "not_seen"  # no order of that client ID went through this sidecar
+    UNKNOWN = "unknown"  # the caller was answered OUTCOME_UNKNOWN; resolution goes on
+
+
 class UpstreamHealth(enum.StrEnum):
     HEALTHY = "healthy"
     DEGRADED = "degraded"

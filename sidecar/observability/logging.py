@@ -27,12 +27,13 @@ from sidecar.events import (
     DegradationChanged,
     EventBus,
     ExecuteFinished,
+    OrderResolved,
     RateAdjusted,
     RetryGivenUp,
     RetryScheduled,
 )
 from sidecar.observability.redact import Redactor
-from sidecar.vocabulary import BreakerState, Level, Outcome
+from sidecar.vocabulary import BreakerState, Level, OrderOutcome, Outcome
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
@@ -142,6 +143,7 @@ class EventLogger:
             bus.subscribe(CacheFailed, self._on_cache_failed),
             bus.subscribe(ControlAction, self._on_control),
             bus.subscribe(AlertSent, self._on_alert),
+            bus.subscribe(OrderResolved, self._on_order_resolved),
         ]
 
     def close(self) -> None:
@@ -209,6 +211,15 @@ class EventLogger:
         self._emit(level, "alert.sent" if e.result == "ok" else "alert.failed",
                    channel=e.channel, result=e.result, alert=e.alert, action=e.action,
                    count=e.count, attempts=e.attempts, error=e.error)
+
+    def _on_order_resolved(self, e: OrderResolved) -> None:
+        level = logging.WARNING if e.outcome == OrderOutcome.UNKNOWN else logging.INFO
+        self._emit(level, "order.resolved", client_order_id=e.client_order_id,
+                   account_id=e.account_id, kind=e.kind, outcome=e.outcome,
+                   transaction_ids=list(e.transaction_ids),
+                   since_transaction_id=e.since_transaction_id,
+                   resolve_ms=round(e.duration_s * 1000.0, 1), background=e.background,
+                   lookups=e.lookups)
 
 
 _OPEN_STATES = frozenset({BreakerState.OPEN, BreakerState.FORCED_OPEN})

@@ -28,6 +28,7 @@ from sidecar.events import (
     DegradationChanged,
     EventBus,
     ExecuteFinished,
+    OrderResolved,
     RateAdjusted,
     RateLimitRejected,
     RateLimitWaited,
@@ -36,7 +37,7 @@ from sidecar.events import (
 )
 from sidecar.pipeline import METHODS
 from sidecar.upstream.endpoints import TEMPLATES, UNKNOWN_TEMPLATE, resolve
-from sidecar.vocabulary import LEVEL_RANK, BreakerState, ErrorKind, Lane, Outcome
+from sidecar.vocabulary import LEVEL_RANK, BreakerState, ErrorKind, Lane, OrderOutcome, Outcome
 
 # The gauge values of CONTRACT §4.
 BREAKER_STATES = {BreakerState.CLOSED: 0, BreakerState.OPEN: 1, BreakerState.HALF_OPEN: 2,
@@ -46,6 +47,7 @@ _ERROR_KINDS = frozenset(ErrorKind)
 _TEMPLATES = frozenset((*TEMPLATES, UNKNOWN_TEMPLATE))
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_RESOLVE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 _WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -88,6 +90,11 @@ METRICS: tuple[tuple[str, Any, str, str, tuple[str, ...], tuple[float, ...] | No
     ("cache_errors", Counter, "cache_errors", "Cache backend failures", ("operation",), None),
     ("alerts_sent", Counter, "alerts_sent", "Alert deliveries by channel and result (ok, "
      "failed, dropped)", ("channel", "result"), None),
+    ("orders_resolved", Counter, "orders_resolved", "Order writes whose unknown outcome was "
+     "resolved from OANDA's records, by outcome (placed, not_placed; unknown: the caller was "
+     "answered OUTCOME_UNKNOWN and resolution goes on)", ("outcome",), None),
+    ("orders_resolve_seconds", Histogram, "orders_resolve_seconds", "From an order's unknown "
+     "outcome to its decision (placed or not_placed)", (), _RESOLVE_BUCKETS),
 )
 
 
@@ -131,6 +138,8 @@ class Metrics:
     cache_served: Counter
     cache_errors: Counter
     alerts_sent: Counter
+    orders_resolved: Counter
+    orders_resolve_seconds: Histogram
 
     def __init__(self, bus: EventBus, *, breakers: Sequence[str] = ("rest",),
                  rate_per_s: float | None = None) -> None:
@@ -160,6 +169,7 @@ class Metrics:
             bus.subscribe(CacheServed, self._on_cache_served),
             bus.subscribe(CacheFailed, self._on_cache_failed),
             bus.subscribe(AlertSent, self._on_alert),
+            bus.subscribe(OrderResolved, self._on_order_resolved),
         ]
 
     def _define(self) -> None:
@@ -248,3 +258,8 @@ class Metrics:
 
     def _on_alert(self, e: AlertSent) -> None:
         self.alert_sent(e.channel, e.result)
+
+    def _on_order_resolved(self, e: OrderResolved) -> None:
+        self.orders_resolved.labels(e.outcome).inc()
+        if e.outcome != OrderOutcome.UNKNOWN:
+            self.orders_resolve_seconds.observe(e.duration_s)

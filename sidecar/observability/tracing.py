@@ -33,6 +33,7 @@ from sidecar.events import (
     DegradationChanged,
     EventBus,
     ExecuteFinished,
+    OrderResolved,
     RateLimitRejected,
     RateLimitWaited,
     RetryGivenUp,
@@ -124,6 +125,7 @@ class Tracing:
             (RetryScheduled, self._on_retry), (RetryGivenUp, self._on_given_up),
             (BreakerTransition, self._on_breaker), (BreakerRejected, self._on_breaker_rejected),
             (DegradationChanged, self._on_degradation), (CacheServed, self._on_cache_served),
+            (OrderResolved, self._on_order_resolved),
         ]
         self._unsubscribe = [bus.subscribe(kind, handler) for kind, handler in subscriptions]
 
@@ -245,3 +247,11 @@ class Tracing:
 
     def _on_cache_served(self, e: CacheServed) -> None:
         self._event("cache.served", e.at, {"age_ms": e.age_s * 1000.0})
+
+    def _on_order_resolved(self, e: OrderResolved) -> None:
+        # The lookups themselves are CLIENT spans already (AttemptFinished).
+        self._event("order.resolved", e.at, {
+            "oanda.client_order_id": e.client_order_id, "outcome": e.outcome,
+            "transaction_ids": list(e.transaction_ids), "lookups": e.lookups,
+            "resolve_ms": e.duration_s * 1000.0})
+

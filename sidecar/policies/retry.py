@@ -157,6 +157,11 @@ class RetryPolicy:
         self._budget = RetryBudget(config.budget_ratio, config.budget_min_concurrent,
                                    config.budget_window_s, clock)
 
+    @property
+    def budget(self) -> RetryBudget:
+        """Shared with the order desk: its resends of an order proven absent spend it too."""
+        return self._budget
+
     async def handle(self, call: Call, next: Handler) -> Response:
         self._budget.record_request()
         attempt = 1

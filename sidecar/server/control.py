@@ -20,6 +20,7 @@ from sidecar.server.convert import (
     PB_TO_OVERRIDE,
     breaker_status,
     degradation_fields,
+    order_outcome_response,
     status_response,
 )
 from sidecar.server.status_feed import StatusFeed
@@ -31,13 +32,14 @@ Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 class ControlServicer(control_pb2_grpc.ControlServiceServicer):
     def __init__(self, board: StatusBoard, breakers: BreakerRegistry,
                  degradation: DegradationController, bus: EventBus, clock: Clock, *,
-                 max_watchers: int = 100) -> None:
+                 max_watchers: int = 100, orders: Any | None = None) -> None:
         self._board = board
         self._feed = StatusFeed(board, bus, self._status, max_watchers=max_watchers)
         self._breakers = breakers
         self._degradation = degradation
         self._bus = bus
         self._clock = clock
+        self._orders = orders  # sidecar.orders.OrderDesk: GetOrderOutcome
 
     def _status(self) -> cpb.GetStatusResponse:
         return status_response(self._board.snapshot(), sidecar.__version__)
@@ -97,6 +99,15 @@ class ControlServicer(control_pb2_grpc.ControlServiceServicer):
         snap = controller.snapshot()
         self._audit(context, f"set_degradation {level}", before, _readable(snap))
         return cpb.SetDegradationResponse(**degradation_fields(snap))
+
+    async def GetOrderOutcome(self, request: cpb.GetOrderOutcomeRequest,
+                              context: Context) -> cpb.GetOrderOutcomeResponse:
+        cid = request.client_order_id
+        if not cid or len(cid) > 128:
+            raise InvalidRequest("client_order_id is required (the order's clientExtensions.id, "
+                                 "at most 128 characters)", field="client_order_id")
+        record = await self._orders.outcome(cid) if self._orders is not None else None
+        return order_outcome_response(cid, record)
 
     def _states(self) -> dict[str, Any]:
         return {s.name: str(s.state) for s in self._breakers.snapshots()}

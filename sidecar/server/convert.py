@@ -11,7 +11,14 @@ from sidecar._gen.oanda.sidecar.v1 import proxy_pb2 as ppb
 from sidecar.errors import InvalidRequest
 from sidecar.pipeline import Call, Response
 from sidecar.status import StatusSnapshot
-from sidecar.vocabulary import AUTOMATIC, BreakerState, Level, Override, UpstreamHealth
+from sidecar.vocabulary import (
+    AUTOMATIC,
+    BreakerState,
+    Level,
+    OrderOutcome,
+    Override,
+    UpstreamHealth,
+)
 
 LEVEL_TO_PB = {
     Level.NONE: ppb.DEGRADATION_LEVEL_NONE,
@@ -37,6 +44,12 @@ HEALTH_TO_PB = {
     UpstreamHealth.DEGRADED: cpb.UPSTREAM_HEALTH_DEGRADED,
     UpstreamHealth.DOWN: cpb.UPSTREAM_HEALTH_DOWN,
 }
+ORDER_OUTCOME_TO_PB = {
+    OrderOutcome.PENDING: cpb.ORDER_OUTCOME_PENDING,
+    OrderOutcome.PLACED: cpb.ORDER_OUTCOME_PLACED,
+    OrderOutcome.NOT_PLACED: cpb.ORDER_OUTCOME_NOT_PLACED,
+    OrderOutcome.NOT_SEEN: cpb.ORDER_OUTCOME_NOT_SEEN,
+}
 CRITICAL = ppb.PRIORITY_CRITICAL
 _PRIORITIES = frozenset({ppb.PRIORITY_UNSPECIFIED, ppb.PRIORITY_NORMAL, ppb.PRIORITY_CRITICAL})
 
@@ -60,7 +73,8 @@ def execute_response(response: Response) -> ppb.ExecuteResponse:
         status=response.status, body=response.body, headers=response.headers,
         attempts=response.attempts, from_cache=response.from_cache,
         cache_age_ms=response.cache_age_ms,
-        degradation=LEVEL_TO_PB[response.degradation])
+        degradation=LEVEL_TO_PB[response.degradation],
+        client_order_id=response.client_order_id, reconciled=response.reconciled)
 
 
 def timestamp(wall: float | None) -> Timestamp | None:
@@ -122,3 +136,16 @@ def status_response(snap: StatusSnapshot, version: str) -> cpb.GetStatusResponse
         recent_decisions=[cpb.Decision(at=timestamp(d.at), method=d.method,
                                        endpoint=d.endpoint, outcome=d.outcome, detail=d.detail)
                           for d in snap.decisions or ()])
+
+
+def order_outcome_response(client_order_id: str, record: Any | None
+                           ) -> cpb.GetOrderOutcomeResponse:
+    """An OrderRecord (sidecar.orders.records), or None: never seen."""
+    if record is None:
+        return cpb.GetOrderOutcomeResponse(client_order_id=client_order_id,
+                                           outcome=cpb.ORDER_OUTCOME_NOT_SEEN)
+    return cpb.GetOrderOutcomeResponse(
+        client_order_id=client_order_id,
+        outcome=ORDER_OUTCOME_TO_PB.get(record.outcome, cpb.ORDER_OUTCOME_UNSPECIFIED),
+        transaction_ids=list(record.transaction_ids), decided_at=timestamp(record.decided_at),
+        account_id=record.account_id)

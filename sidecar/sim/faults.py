@@ -19,7 +19,8 @@ from typing import Any, Literal, get_args
 from sidecar.clock import Clock
 
 FaultKind = Literal["latency", "status", "reset", "hang", "outage", "throttle",
-                    "drop_after_commit"]
+                    "drop_after_commit",
+                    "commit_then_503", "commit_then_hang"]  # sidecar/sim/order_faults.py
 BodyStyle = Literal["json", "html", "empty"]
 KINDS: tuple[str, ...] = get_args(FaultKind)
 BODIES: tuple[str, ...] = get_args(BodyStyle)

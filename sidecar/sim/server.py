@@ -19,12 +19,13 @@ from typing import Any
 from aiohttp import web
 
 from sidecar.clock import Clock, SystemClock
-from sidecar.sim import admin, controls, refusals, routes
+from sidecar.sim import admin, controls, order_faults, refusals, routes
 from sidecar.sim.admin import CONTROL, RequestRecord
 from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.faults import Fault, FaultRegistry, Plan, fault_body
 from sidecar.sim.formats import TIME_FORMAT
 from sidecar.sim.market import TICK_S, Market
+from sidecar.sim.order_faults import OrderFaults
 from sidecar.sim.ratelimit import SlidingWindowLimit
 from sidecar.sim.state import SimState
 from sidecar.sim.triggers import settle
@@ -61,6 +62,7 @@ class Simulator:
         self.controls = controls.MarketControls(self.state, self.calendar, self.clock)
         self._ticker: asyncio.Task[None] | None = None
         self.faults = FaultRegistry(self.clock, seed)
+        self.order_faults = OrderFaults(seed)  # commit-then-503/hang, lookup lag
         self.limiter = SlidingWindowLimit(rate_limit_per_s)
         self.requests: list[RequestRecord] = []
         self._request_ids = itertools.count(60_000_000_000_000_000 + seed * 1_000_000_000)
@@ -111,6 +113,7 @@ class Simulator:
         self.state.reset()
         self.controls.reset()
         self.faults.clear()
+        self.order_faults.set_lag(0.0)
         self.requests.clear()
         self.limiter.reset()
 
@@ -163,8 +166,10 @@ class Simulator:
                         == "UNIX" else "RFC3339")
         if plan is not None:
             record.faults = plan.fault_ids
+        handler = self.order_faults.reads(request, handler)
         response = await self._answer(request, handler, plan, token, within_limit)
         action = plan.action if plan is not None else None
+        response = await self.order_faults.after_commit(request, action, response, self._hang)
         if response is None or (action is not None and action.kind == "drop_after_commit"):
             _reset_connection(request)
             return web.Response(status=204)  # never sent: the connection is gone
@@ -244,6 +249,7 @@ def build_app(sim: Simulator) -> web.Application:
     routes.add_routes(app)
     admin.add_routes(app)
     controls.add_routes(app)
+    order_faults.add_routes(app, sim.order_faults)
     refusals.add_routes(app)  # last: only where nothing else answers
     return app
 

@@ -3,6 +3,7 @@ provoked for real and read through the typed client."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
 from oanda_sidecar_client import AsyncSidecarClient, errors
 
@@ -58,13 +59,17 @@ async def test_upstream_unavailable_after_retries(sidecar_factory: SidecarFactor
 
 async def test_outcome_unknown_for_a_dropped_order(sidecar_factory: SidecarFactory,
                                                    sim: Simulator) -> None:
-    app = await sidecar_factory()
+    # The order's answer is lost and OANDA answers no lookup: the outcome stays unknown.
+    app = await sidecar_factory(orders={"resolve_timeout_s": 0.5, "lookup_lag_s": 0.2})
     await add_fault(sim.url, kind="drop_after_commit", count=1, match={"method": "POST"})
+    await add_fault(sim.url, kind="outage", match={"method": "GET"})
     async with AsyncSidecarClient(app.grpc_target) as client:
         with pytest.raises(errors.OutcomeUnknown) as caught:
             await client.post(f"/v3/accounts/{sim.account_id}/orders", json=ORDER)
     assert caught.value.reason == "OUTCOME_UNKNOWN"
-    assert "clientExtensions" in caught.value.message or "reconcile" in caught.value.message
+    assert caught.value.code == grpc.StatusCode.UNKNOWN  # never retried by generic clients
+    assert caught.value.metadata["client_order_id"]
+    assert caught.value.metadata["account_id"] == sim.account_id
 
 
 async def test_deadline_exceeded_when_the_callers_deadline_passes(

@@ -55,11 +55,13 @@ async def test_upstream_4xx_and_5xx_are_statuses_not_errors(stubs: Stubs, sim: S
     assert json.loads(missing.body)["errorCode"] == "NO_SUCH_ORDER"
 
     await add_fault(sim.url, kind="status", status=503, count=1,
-                    match={"method": "POST", "path": "/v3/accounts/*/orders"})
-    order = {"order": {"type": "MARKET", "instrument": "EUR_USD", "units": "100"}}
-    failed = await stubs.proxy.Execute(
-        execute_request("POST", f"/v3/accounts/{acct}/orders", body=order))
+                    match={"method": "PATCH", "path": "/v3/accounts/*/configuration"})
+    failed = await stubs.proxy.Execute(execute_request(
+        "PATCH", f"/v3/accounts/{acct}/configuration", body={"alias": "x"}))
     assert failed.status == 503 and failed.attempts == 1  # a sent write is never retried
+    # (A 5xx to an order is resolved from OANDA's records instead: tests/orders.)
+
+    order = {"order": {"type": "MARKET", "instrument": "EUR_USD", "units": "100"}}
 
     created = await stubs.proxy.Execute(
         execute_request("POST", f"/v3/accounts/{acct}/orders", body=order))

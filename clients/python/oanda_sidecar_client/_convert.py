@@ -17,6 +17,7 @@ from oanda_sidecar_client.models import (
     DegradationStatus,
     EndpointLimitStatus,
     ExecuteResult,
+    OrderOutcome,
     Priority,
     RateLimitStatus,
     SidecarStatus,
@@ -79,7 +80,8 @@ def execute_result(response: ppb.ExecuteResponse) -> ExecuteResult:
     return ExecuteResult(
         status=response.status, body=response.body, headers=dict(response.headers),
         attempts=response.attempts, from_cache=response.from_cache,
-        cache_age_ms=response.cache_age_ms, degradation=level_name(response.degradation))
+        cache_age_ms=response.cache_age_ms, degradation=level_name(response.degradation),
+        client_order_id=response.client_order_id, reconciled=response.reconciled)
 
 
 def level_name(level: int) -> str:
@@ -163,3 +165,11 @@ def sidecar_status(msg: cpb.GetStatusResponse) -> SidecarStatus:
         recent_decisions=tuple(Decision(at=_time(d, "at"), method=d.method,
                                         endpoint=d.endpoint, outcome=d.outcome,
                                         detail=d.detail) for d in msg.recent_decisions))
+
+
+def order_outcome(msg: cpb.GetOrderOutcomeResponse) -> OrderOutcome:
+    name = _enum_name(cpb.OrderOutcome, msg.outcome, "ORDER_OUTCOME_")
+    return OrderOutcome(
+        client_order_id=msg.client_order_id, outcome=name,  # type: ignore[arg-type]
+        transaction_ids=tuple(msg.transaction_ids), decided_at=_time(msg, "decided_at"),
+        account_id=msg.account_id)

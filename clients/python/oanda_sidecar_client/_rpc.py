@@ -46,6 +46,10 @@ class Methods:
             _CONTROL + "SetDegradation",
             request_serializer=cpb.SetDegradationRequest.SerializeToString,
             response_deserializer=cpb.SetDegradationResponse.FromString)
+        self.get_order_outcome = unary(
+            _CONTROL + "GetOrderOutcome",
+            request_serializer=cpb.GetOrderOutcomeRequest.SerializeToString,
+            response_deserializer=cpb.GetOrderOutcomeResponse.FromString)
         self.watch_status = stream(
             _CONTROL + "WatchStatus",
             request_serializer=cpb.WatchStatusRequest.SerializeToString,

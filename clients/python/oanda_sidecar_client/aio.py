@@ -28,6 +28,7 @@ from oanda_sidecar_client.models import (
     DegradationSetting,
     DegradationStatus,
     ExecuteResult,
+    OrderOutcome,
     Priority,
     SidecarStatus,
 )
@@ -161,6 +162,17 @@ class AsyncSidecarClient:
         response = await self._unary(self._rpc.set_degradation, request, timeout,
                                      self._control_md)
         return conv.degradation_status(response)
+
+    async def order_outcome(self, client_order_id: str, *,
+                      timeout: float | None = None) -> OrderOutcome:
+        """What became of the order with this client ID (ControlService.GetOrderOutcome).
+
+        After OutcomeUnknown, poll this until `outcome.decided`: the sidecar keeps resolving.
+        """
+        request = cpb.GetOrderOutcomeRequest(client_order_id=client_order_id)
+        response = await self._unary(self._rpc.get_order_outcome, request, timeout,
+                                     self._control_md)
+        return conv.order_outcome(response)
 
     async def watch_status(self) -> AsyncGenerator[SidecarStatus, None]:
         """The current status, then one on every change; `aclose()` (or leaving it) cancels."""

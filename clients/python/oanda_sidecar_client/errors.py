@@ -81,11 +81,31 @@ class ReadOnly(SidecarError):
 
 
 class UpstreamUnavailable(SidecarError):
-    """OANDA was unreachable after retries and nothing cached could answer."""
+    """OANDA was unreachable after retries and nothing cached could answer.
+
+    For an order, `metadata["outcome"] == "not_placed"` says OANDA's records prove it never took
+    effect (and the sidecar had no resend left): send it again with the same client ID.
+    """
 
 
 class OutcomeUnknown(SidecarError):
-    """A write was sent and its outcome is unknown: reconcile (list orders) before resending."""
+    """An order (or other write) was sent, its answer was lost, and OANDA's records could not
+    tell within your deadline whether it took effect. gRPC code UNKNOWN: generic retry policies
+    leave it alone. The sidecar keeps resolving it: poll `order_outcome(e.client_order_id)`.
+    Never send it again under a new client ID."""
+
+    @property
+    def client_order_id(self) -> str:
+        return self.metadata.get("client_order_id", "")
+
+    @property
+    def account_id(self) -> str:
+        return self.metadata.get("account_id", "")
+
+    @property
+    def since_transaction_id(self) -> str:
+        """The last transaction before the send: its transactions, if any, come after it."""
+        return self.metadata.get("since_transaction_id", "")
 
 
 class DeadlineExceeded(SidecarError):

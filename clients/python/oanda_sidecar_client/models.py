@@ -17,6 +17,8 @@ __all__ = [
     "DegradationStatus",
     "EndpointLimitStatus",
     "ExecuteResult",
+    "OrderOutcome",
+    "OrderOutcomeName",
     "Priority",
     "RateLimitStatus",
     "SidecarStatus",
@@ -27,6 +29,8 @@ __all__ = [
 DegradationLevel = Literal["none", "cached_data", "read_only", "unspecified"]
 # What set_degradation accepts: a level held manually, or "automatic" to hand control back.
 DegradationSetting = Literal["none", "cached_data", "read_only", "automatic"]
+# What became of an order (GetOrderOutcome); "unspecified" only from an older/newer server.
+OrderOutcomeName = Literal["pending", "placed", "not_placed", "not_seen", "unspecified"]
 # What set_breaker_override accepts.
 BreakerOverride = Literal["none", "forced_open", "disabled"]
 
@@ -49,6 +53,10 @@ class ExecuteResult:
     from_cache: bool
     cache_age_ms: int
     degradation: str
+    # Order create and replace: the order's clientExtensions.id (yours, or the sidecar's osc-…).
+    client_order_id: str = ""
+    # True when OANDA's answer was lost and this one was rebuilt from OANDA's transactions.
+    reconciled: bool = False
 
     @property
     def ok(self) -> bool:
@@ -62,6 +70,27 @@ class ExecuteResult:
     def json(self) -> Any:
         """The body decoded as JSON (raises `ValueError` when it is not JSON)."""
         return json.loads(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """What became of an order sent through the sidecar (`order_outcome(client_order_id)`).
+
+    `outcome`: "pending" (still being resolved: ask again), "placed" (OANDA has it; its
+    transactions are `transaction_ids`), "not_placed" (OANDA's records prove it never took
+    effect, or OANDA rejected it: safe to send again with the same client ID), "not_seen" (no
+    order of that ID went through this sidecar, or it was forgotten after `orders.remember_s`).
+    """
+
+    client_order_id: str
+    outcome: OrderOutcomeName
+    transaction_ids: tuple[str, ...]
+    decided_at: datetime | None
+    account_id: str
+
+    @property
+    def decided(self) -> bool:
+        return self.outcome in ("placed", "not_placed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from oanda_sidecar_client.models import (
     DegradationSetting,
     DegradationStatus,
     ExecuteResult,
+    OrderOutcome,
     Priority,
     SidecarStatus,
 )
@@ -158,6 +159,17 @@ class SidecarClient:
         response = self._unary(self._rpc.set_degradation, request, timeout,
                                self._control_md)
         return conv.degradation_status(response)
+
+    def order_outcome(self, client_order_id: str, *,
+                      timeout: float | None = None) -> OrderOutcome:
+        """What became of the order with this client ID (ControlService.GetOrderOutcome).
+
+        After OutcomeUnknown, poll this until `outcome.decided`: the sidecar keeps resolving.
+        """
+        request = cpb.GetOrderOutcomeRequest(client_order_id=client_order_id)
+        response = self._unary(self._rpc.get_order_outcome, request, timeout,
+                                     self._control_md)
+        return conv.order_outcome(response)
 
     def watch_status(self) -> Generator[SidecarStatus, None, None]:
         """The current status, then one on every change; `close()` (or leaving it) cancels."""

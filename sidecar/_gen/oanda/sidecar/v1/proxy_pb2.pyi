@@ -60,7 +60,7 @@ class ExecuteRequest(_message.Message):
     def __init__(self, method: _Optional[str] = ..., path: _Optional[str] = ..., query: _Optional[_Mapping[str, str]] = ..., body: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
-    __slots__ = ("status", "body", "headers", "attempts", "from_cache", "cache_age_ms", "degradation")
+    __slots__ = ("status", "body", "headers", "attempts", "from_cache", "cache_age_ms", "degradation", "client_order_id", "reconciled")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,8 @@ class ExecuteResponse(_message.Message):
     FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
     CACHE_AGE_MS_FIELD_NUMBER: _ClassVar[int]
     DEGRADATION_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    RECONCILED_FIELD_NUMBER: _ClassVar[int]
     status: int
     body: bytes
     headers: _containers.ScalarMap[str, str]
@@ -82,4 +84,6 @@ class ExecuteResponse(_message.Message):
     from_cache: bool
     cache_age_ms: int
     degradation: DegradationLevel
-    def __init__(self, status: _Optional[int] = ..., body: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., attempts: _Optional[int] = ..., from_cache: _Optional[bool] = ..., cache_age_ms: _Optional[int] = ..., degradation: _Optional[_Union[DegradationLevel, str]] = ...) -> None: ...
+    client_order_id: str
+    reconciled: bool
+    def __init__(self, status: _Optional[int] = ..., body: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., attempts: _Optional[int] = ..., from_cache: _Optional[bool] = ..., cache_age_ms: _Optional[int] = ..., degradation: _Optional[_Union[DegradationLevel, str]] = ..., client_order_id: _Optional[str] = ..., reconciled: _Optional[bool] = ...) -> None: ...

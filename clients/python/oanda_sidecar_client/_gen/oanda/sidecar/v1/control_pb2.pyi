@@ -33,6 +33,14 @@ class UpstreamHealth(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UPSTREAM_HEALTH_HEALTHY: _ClassVar[UpstreamHealth]
     UPSTREAM_HEALTH_DEGRADED: _ClassVar[UpstreamHealth]
     UPSTREAM_HEALTH_DOWN: _ClassVar[UpstreamHealth]
+
+class OrderOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ORDER_OUTCOME_UNSPECIFIED: _ClassVar[OrderOutcome]
+    ORDER_OUTCOME_PENDING: _ClassVar[OrderOutcome]
+    ORDER_OUTCOME_PLACED: _ClassVar[OrderOutcome]
+    ORDER_OUTCOME_NOT_PLACED: _ClassVar[OrderOutcome]
+    ORDER_OUTCOME_NOT_SEEN: _ClassVar[OrderOutcome]
 BREAKER_STATE_UNSPECIFIED: BreakerState
 BREAKER_STATE_CLOSED: BreakerState
 BREAKER_STATE_OPEN: BreakerState
@@ -47,6 +55,11 @@ UPSTREAM_HEALTH_UNSPECIFIED: UpstreamHealth
 UPSTREAM_HEALTH_HEALTHY: UpstreamHealth
 UPSTREAM_HEALTH_DEGRADED: UpstreamHealth
 UPSTREAM_HEALTH_DOWN: UpstreamHealth
+ORDER_OUTCOME_UNSPECIFIED: OrderOutcome
+ORDER_OUTCOME_PENDING: OrderOutcome
+ORDER_OUTCOME_PLACED: OrderOutcome
+ORDER_OUTCOME_NOT_PLACED: OrderOutcome
+ORDER_OUTCOME_NOT_SEEN: OrderOutcome
 
 class BreakerStatus(_message.Message):
     __slots__ = ("name", "state", "consecutive_failures", "opened_at", "next_probe_in_ms", "state_since", "failure_threshold", "recovery_timeout_ms", "total_failures", "total_successes", "half_open_in_flight")
@@ -245,3 +258,23 @@ class SetDegradationResponse(_message.Message):
 class WatchStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetOrderOutcomeRequest(_message.Message):
+    __slots__ = ("client_order_id",)
+    CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    client_order_id: str
+    def __init__(self, client_order_id: _Optional[str] = ...) -> None: ...
+
+class GetOrderOutcomeResponse(_message.Message):
+    __slots__ = ("client_order_id", "outcome", "transaction_ids", "decided_at", "account_id")
+    CLIENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    client_order_id: str
+    outcome: OrderOutcome
+    transaction_ids: _containers.RepeatedScalarFieldContainer[str]
+    decided_at: _timestamp_pb2.Timestamp
+    account_id: str
+    def __init__(self, client_order_id: _Optional[str] = ..., outcome: _Optional[_Union[OrderOutcome, str]] = ..., transaction_ids: _Optional[_Iterable[str]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., account_id: _Optional[str] = ...) -> None: ...

@@ -65,6 +65,11 @@ class ControlServiceStub:
                 request_serializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.WatchStatusRequest.SerializeToString,
                 response_deserializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.GetOrderOutcome = channel.unary_unary(
+                '/oanda.sidecar.v1.ControlService/GetOrderOutcome',
+                request_serializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.GetOrderOutcomeRequest.SerializeToString,
+                response_deserializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.GetOrderOutcomeResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServiceServicer:
@@ -117,6 +122,15 @@ class ControlServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOrderOutcome(self, request, context):
+        """GetOrderOutcome tells what became of an order sent through this sidecar (or another pod
+        sharing its Redis), by client ID. Unknown IDs answer ORDER_OUTCOME_NOT_SEEN, not NOT_FOUND,
+        so that a caller can poll.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +163,11 @@ def add_ControlServiceServicer_to_server(servicer, server):
                     servicer.WatchStatus,
                     request_deserializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.WatchStatusRequest.FromString,
                     response_serializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'GetOrderOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrderOutcome,
+                    request_deserializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.GetOrderOutcomeRequest.FromString,
+                    response_serializer=oanda_dot_sidecar_dot_v1_dot_control__pb2.GetOrderOutcomeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +333,33 @@ class ControlService:
             '/oanda.sidecar.v1.ControlService/WatchStatus',
             oanda_dot_sidecar_dot_v1_dot_control__pb2.WatchStatusRequest.SerializeToString,
             oanda_dot_sidecar_dot_v1_dot_control__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrderOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oanda.sidecar.v1.ControlService/GetOrderOutcome',
+            oanda_dot_sidecar_dot_v1_dot_control__pb2.GetOrderOutcomeRequest.SerializeToString,
+            oanda_dot_sidecar_dot_v1_dot_control__pb2.GetOrderOutcomeResponse.FromString,
             options,
             channel_credentials,
             insecure,
