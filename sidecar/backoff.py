@@ -10,12 +10,11 @@ Backoff And Jitter", AWS Architecture Blog): `full` draws from [0, ceiling], `eq
 
 from __future__ import annotations
 
+import math
 import random
 
 JITTER_MODES = ("full", "equal", "none")
 
-# 2.0 ** 1024 overflows; any exponent past this is "the cap" for a positive base anyway.
-_MAX_EXPONENT = 1023
 
 
 def backoff_ceiling(attempt: int, base: float, cap: float) -> float:
@@ -26,10 +25,10 @@ def backoff_ceiling(attempt: int, base: float, cap: float) -> float:
         raise ValueError(f"base and cap must be >= 0, got base={base} cap={cap}")
     if base == 0:
         return 0.0
-    exponent = attempt - 1
-    if exponent > _MAX_EXPONENT:
+    try:  # ldexp is exact (base * 2**n) and raises instead of overflowing to inf silently
+        return min(cap, math.ldexp(base, attempt - 1))
+    except OverflowError:
         return cap
-    return min(cap, base * 2.0**exponent)  # an inf product still ends up as cap
 
 
 def backoff_delay(attempt: int, base: float, cap: float, jitter: str,
