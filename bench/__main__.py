@@ -15,7 +15,7 @@ from pathlib import Path
 import uvloop
 
 from bench import report, runner
-from bench.subjects import KINDS
+from bench.subjects import EXTRA_KINDS, KINDS
 
 LATEST = Path(__file__).resolve().parent / "results" / "latest.md"
 
@@ -30,7 +30,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"comma-separated subset of {','.join(KINDS)}")
     ns = parser.parse_args(argv)
     kinds = tuple(k for k in ns.subjects.split(",") if k)
-    unknown = [k for k in kinds if k not in KINDS]
+    unknown = [k for k in kinds if k not in KINDS + EXTRA_KINDS]
     if unknown:
         parser.error(f"unknown subjects: {', '.join(unknown)}")
     ns.kinds = kinds

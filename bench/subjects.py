@@ -28,9 +28,13 @@ from bench.procs import Proc, spawn, wait_for_line
 
 Profile = Literal["perf", "behaviour"]
 KINDS = ("direct", "bare", "sidecar", "sidecar-tracing", "envoy")
+# Not in the default set: an older checkout of the sidecar, to compare before/after in one run
+# (`BENCH_BASELINE_TREE=/path/to/checkout python -m bench --subjects bare,sidecar,baseline`).
+EXTRA_KINDS = ("baseline",)
+BASELINE_ENV = "BENCH_BASELINE_TREE"
 TITLES = {"direct": "direct (aiohttp → upstream)", "bare": "bare gRPC proxy",
           "sidecar": "oanda-sidecar, tracing off", "sidecar-tracing": "oanda-sidecar, tracing on",
-          "envoy": "Envoy 1.40"}
+          "envoy": "Envoy 1.40", "baseline": "oanda-sidecar at the baseline checkout"}
 UNBOUND_RATE = 10_000.0  # the config maximum; far above what loopback reaches
 
 
@@ -89,17 +93,20 @@ def sidecar_config(upstream_url: str, profile: Profile, tracing: bool) -> dict[s
 
 
 async def _start_sidecar(name: str, workdir: Path, upstream_url: str, up: Upstream,
-                         profile: Profile, tracing: bool) -> Subject:
+                         profile: Profile, tracing: bool, tree: str | None = None) -> Subject:
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(sidecar_config(upstream_url, profile, tracing)))
     env = python_env(OANDA_API_TOKEN=up.token)
+    if tree is not None:  # the baseline: the same daemon from another checkout
+        env["PYTHONPATH"] = tree
     if tracing:
         env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": up.otlp, "OTEL_EXPORTER_OTLP_INSECURE": "true"}
     proc = await spawn(name, [sys.executable, "-m", "sidecar", "serve", "--config", str(path)],
                        workdir, env)
     line = await wait_for_line(proc, "oanda-sidecar")
     target = line.split(" grpc ", 1)[1].split(",", 1)[0]
-    return Subject("sidecar-tracing" if tracing else "sidecar", GrpcClient(target), proc)
+    kind = "baseline" if tree is not None else "sidecar-tracing" if tracing else "sidecar"
+    return Subject(kind, GrpcClient(target), proc)
 
 
 async def start_subject(kind: str, up: Upstream, workdir: Path, profile: Profile) -> Subject:
@@ -115,10 +122,15 @@ async def start_subject(kind: str, up: Upstream, workdir: Path, profile: Profile
     if kind in ("sidecar", "sidecar-tracing"):
         return await _start_sidecar(name, workdir, upstream_url, up, profile,
                                     tracing=kind == "sidecar-tracing")
+    if kind == "baseline":
+        tree = os.environ.get(BASELINE_ENV)
+        if not tree:
+            raise ValueError(f"the baseline subject needs {BASELINE_ENV}=<checkout>")
+        return await _start_sidecar(name, workdir, upstream_url, up, profile, False, tree)
     if kind == "envoy":
         rate, burst = (UNBOUND_RATE, 10_000) if profile == "perf" else (100.0, 20)
         port = urlsplit(upstream_url).port
         assert port is not None
         proc, url = await start_envoy(name, workdir, port, up.token, rate, burst)
         return Subject(kind, HttpClient(url, None), proc)
-    raise ValueError(f"unknown subject {kind!r}; one of {', '.join(KINDS)}")
+    raise ValueError(f"unknown subject {kind!r}; one of {', '.join(KINDS + EXTRA_KINDS)}")
