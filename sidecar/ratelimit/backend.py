@@ -78,7 +78,7 @@ class SharedBackend:
         return f"{self._tag}:{name}"
 
     async def decide(self, keys: Sequence[str], lane: int, horizon_us: float,
-                     params: Sequence[float]) -> tuple[int, int, int]:
+                     params: Sequence[float], now_us: int = 0) -> tuple[int, int, int]:
         """Run the script (see `sidecar.ratelimit.gcra`); raises SharedUnavailable."""
         if not self.healthy:
             raise SharedUnavailable("the shared rate limit is in fallback")
@@ -86,7 +86,7 @@ class SharedBackend:
         hold_us = self._hold_s * 1e6 if held else 0
         try:
             wait, blocker, ahead = await self._script(
-                keys=list(keys), args=[lane, repr(horizon_us), repr(hold_us),
+                keys=list(keys), args=[lane, repr(horizon_us), repr(hold_us), now_us,
                                        *(repr(p) for p in params)])
         except _FAILURES as exc:
             self._failed("decide", exc)

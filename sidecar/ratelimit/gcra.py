@@ -8,8 +8,9 @@ length t holds at most rate * t + burst admissions), held in one Redis value.
 Times are Redis' own clock (`TIME`), in microseconds, so pods whose clocks differ still agree.
 
 KEYS[1] is the global bucket, a hash {tat, ctat, nw}; KEYS[2..] are endpoint buckets (strings).
-ARGV: lane (0 normal, 1 critical), horizon, hold, T, tau, reserve, Tc, then T_i, tau_i per
-endpoint key. All durations in microseconds.
+ARGV: lane (0 normal, 1 critical), horizon, hold, now (0: Redis' clock; tests and the bench
+replay a schedule with it), T, tau, reserve, Tc, then T_i, tau_i per endpoint key. All times in
+microseconds.
 
 - Lanes: normal calls may not use the last `reserve` of the tolerance (the critical reserve), so
   under any normal load a critical call finds a token at once. While normal calls wait (`nw` is
@@ -30,16 +31,19 @@ TAT - now of the global bucket after the decision}.
 from __future__ import annotations
 
 SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local lane, horizon, hold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local T, tau, reserve, Tc = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
-  tonumber(ARGV[7])
+local now = tonumber(ARGV[4])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local T, tau, reserve, Tc = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
+  tonumber(ARGV[8])
 local g = redis.call('HMGET', KEYS[1], 'tat', 'ctat', 'nw')
 local tat, created = tonumber(g[1]), false
 if not tat then
   created = true
-  if hold > 0 then tat = now + hold + tau else tat = now end
+  if hold > 0 then tat = now + hold + tau + T else tat = now end
 end
 local ctat, nw = tonumber(g[2]) or 0, tonumber(g[3]) or 0
 local limit = tau
@@ -48,7 +52,7 @@ local at, blocker = math.max(now, tat - limit), 0
 if lane == 1 and nw > now and ctat - tau > at then at = ctat - tau end
 local eps = {}
 for i = 2, #KEYS do
-  local Ti, taui = tonumber(ARGV[6 + 2 * i - 2]), tonumber(ARGV[7 + 2 * i - 2])
+  local Ti, taui = tonumber(ARGV[7 + 2 * i - 2]), tonumber(ARGV[8 + 2 * i - 2])
   local e = tonumber(redis.call('GET', KEYS[i])) or now
   eps[i] = e
   if e - taui > at then at, blocker = e - taui, i - 1 end
@@ -67,7 +71,7 @@ if lane == 1 then ctat = math.max(ctat, at) + Tc end
 redis.call('HSET', KEYS[1], 'tat', tat, 'ctat', ctat, 'nw', nw)
 redis.call('PEXPIRE', KEYS[1], math.ceil((math.max(tat, ctat, nw) - now) / 1000) + 1000)
 for i = 2, #KEYS do
-  local Ti = tonumber(ARGV[6 + 2 * i - 2])
+  local Ti = tonumber(ARGV[7 + 2 * i - 2])
   local e = math.max(eps[i], at) + Ti
   redis.call('SET', KEYS[i], e, 'PX', math.ceil((e - now) / 1000) + 1000)
 end
