@@ -109,6 +109,9 @@ class SharedBackend:
                                              self.key_hash, reason, error))
 
     async def _probe_until_healthy(self) -> None:
+        # Every pooled connection may be dead (a restarted server): drop them all, or each
+        # would fail once before the pool reconnects.
+        await self._client.connection_pool.disconnect()
         while True:
             await self._clock.sleep(self._config.probe_interval_s)
             try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -24,7 +26,11 @@ class Valkey:
             raise
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._server: Any = ValkeyServer(host="127.0.0.1", port=self.port)
+        # Our own data directory, so that a kill and a restart keep it; no snapshots, so a
+        # restarted server has lost every key, as a crashed cache would.
+        self._dir = tempfile.mkdtemp(prefix="osc-valkey-")
+        self._server: Any = ValkeyServer(host="127.0.0.1", port=self.port, data_dir=self._dir,
+                                         config={"save": '""', "appendonly": "no"})
 
     def start(self) -> None:
         self._server.start()
@@ -38,6 +44,7 @@ class Valkey:
 
     def stop(self) -> None:
         self._server.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
