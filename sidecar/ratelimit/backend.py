@@ -26,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sidecar.clock import Clock
 from sidecar.config import SharedRateLimitConfig
 from sidecar.events import EventBus, SharedLimitChanged, SharedLimitFailed
-from sidecar.ratelimit.gcra import SCRIPT
+from sidecar.ratelimit.gcra import CHARGE_SCRIPT, SCRIPT
 
 BACKEND = "redis"
 _FAILURES = (RedisError, OSError, TimeoutError)
@@ -67,12 +67,15 @@ class SharedBackend:
         self._hold_s = 2 * config.probe_interval_s + config.timeout_s
         self._rejoined_at = -float("inf")
         self._probe: asyncio.Task[None] | None = None
+        self._slow = False  # the last fallback was for a slow answer (connections still fine)
         pool = aioredis.BlockingConnectionPool.from_url(
             config.redis_url, max_connections=config.pool_size, timeout=config.timeout_s,
             socket_timeout=config.timeout_s, socket_connect_timeout=config.timeout_s,
             retry=Retry(NoBackoff(), 0))  # a failure must show at once, never be retried
         self._client = aioredis.Redis(connection_pool=pool)
         self._script = self._client.register_script(SCRIPT)
+        self._charge = self._client.register_script(CHARGE_SCRIPT)
+        self._pending: dict[str, list[float]] = {}  # key -> [count, T, tau, reserve]
 
     def key(self, name: str) -> str:
         return f"{self._tag}:{name}"
@@ -93,11 +96,25 @@ class SharedBackend:
             raise SharedUnavailable(_reason(exc)) from exc
         return int(wait), int(blocker), int(ahead)
 
+    def charge(self, key: str, interval_us: float, tau_us: float, reserve_us: float,
+               cap: float) -> None:
+        """Note one admission made locally while in fallback, to charge to `key` on return.
+        Only the last `cap` count: older ones no longer share a window with anything."""
+        pending = self._pending.setdefault(key, [0.0, interval_us, tau_us, reserve_us])
+        pending[0] = min(cap, pending[0] + 1)
+
+    async def _charge_pending(self) -> None:
+        for key, (count, interval_us, tau_us, reserve_us) in list(self._pending.items()):
+            await self._charge(keys=[key], args=[repr(count), repr(interval_us), repr(tau_us),
+                                                 repr(self._hold_s * 1e6), repr(reserve_us)])
+            del self._pending[key]
+
     def _failed(self, operation: str, exc: BaseException) -> None:
         self.errors += 1
         reason = _reason(exc)
         self._bus.publish(SharedLimitFailed(self._clock.wall(), operation, reason))
         if self.healthy:
+            self._slow = reason == "timeout"
             self._set(False, reason, f"{type(exc).__name__}: {exc}"[:200])
             self._probe = asyncio.get_running_loop().create_task(self._probe_until_healthy())
 
@@ -109,13 +126,14 @@ class SharedBackend:
                                              self.key_hash, reason, error))
 
     async def _probe_until_healthy(self) -> None:
-        # Every pooled connection may be dead (a restarted server): drop them all, or each
-        # would fail once before the pool reconnects.
-        await self._client.connection_pool.disconnect()
+        if not self._slow:
+            # Every pooled connection may be dead (a restarted server): drop them all, or each
+            # would fail once before the pool reconnects.
+            await self._client.connection_pool.disconnect()
         while True:
             await self._clock.sleep(self._config.probe_interval_s)
             try:
-                await self._client.ping()
+                await (self._charge_pending() if self._pending else self._client.ping())
             except _FAILURES as exc:
                 self.errors += 1
                 self._bus.publish(SharedLimitFailed(self._clock.wall(), "probe", _reason(exc)))

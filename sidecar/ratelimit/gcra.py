@@ -77,3 +77,24 @@ for i = 2, #KEYS do
 end
 return {math.floor(wait), blocker, tat - now}
 """
+
+# What a pod admitted on its own while Redis was out of reach, charged to the shared bucket when
+# Redis answers again (its fallback probe): a pod that fell back for a slow answer while the
+# others kept sharing thus costs the fleet's bucket what it sent. The charge may empty the
+# normal share but never eats the critical reserve (a critical call still goes at once). A
+# missing key (Redis lost its data) is created as after a hold (see above).
+# KEYS[1]: the global bucket; ARGV: n, T, tau, hold, reserve.
+CHARGE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n, T, tau, hold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4])
+local reserve = tonumber(ARGV[5])
+local g = redis.call('HMGET', KEYS[1], 'tat', 'ctat', 'nw')
+local tat = tonumber(g[1]) or (now + hold + tau + T)
+tat = math.min(math.max(tat, now) + n * T, math.max(tat, now + tau - reserve))
+redis.call('HSET', KEYS[1], 'tat', tat)
+local last = math.max(tat, tonumber(g[2]) or 0, tonumber(g[3]) or 0)
+redis.call('PEXPIRE', KEYS[1], math.ceil((last - now) / 1000) + 1000)
+return 1
+"""

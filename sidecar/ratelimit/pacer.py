@@ -32,7 +32,7 @@ class ConnectionPacer:
         now = clock.monotonic()
         self._bucket = TokenBucket(rate, self._burst, now)
         self._generation = backend.generation if backend is not None else 0
-        self._key = (backend.key("connections"),) if backend is not None else ()
+        self._key: tuple[str, ...] = (backend.key("connections"),) if backend else ()
         interval = 1e6 / rate
         self._params = (interval, (self._burst - 1) * interval, 0.0, interval)
         self.granted = 0
@@ -60,7 +60,10 @@ class ConnectionPacer:
                 self._local_now()
             else:
                 return wait_us / 1e6 if wait_us >= 0 else None
-        return self._bucket.reserve(now, horizon)
+        wait = self._bucket.reserve(now, horizon)
+        if wait is not None and backend is not None:
+            backend.charge(self._key[0], self._params[0], self._params[1], 0.0, self._rate)
+        return wait
 
     def _local_now(self) -> bool:
         """Whether slots come from the local bucket (always, without a shared backend)."""

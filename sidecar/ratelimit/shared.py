@@ -84,7 +84,11 @@ class SharedGate:
                 self._blocked[lane][limit if blocker else 0] = now - wait_us / 1e6
                 return wait_us / 1e6
         assert local is not None
-        return await local.take(lane, limit, now, horizon)
+        taken = await local.take(lane, limit, now, horizon)
+        if taken >= 0.0:
+            self._backend.charge(self._keys[0][0], self._interval_us, self._tau_us,
+                                 self._reserve_us, self._shares.fallback_rate_per_s)
+        return taken
 
     def estimate(self, ahead: int, same_limit_ahead: int, limit: int, now: float) -> float:
         local = self._local(now)
