@@ -100,6 +100,8 @@ class SharedBackend:
                cap: float) -> None:
         """Note one admission made locally while in fallback, to charge to `key` on return.
         Only the last `cap` count: older ones no longer share a window with anything."""
+        if self.healthy:
+            return  # decided locally before the probe's answer: the probe charged what it had
         pending = self._pending.setdefault(key, [0.0, interval_us, tau_us, reserve_us])
         pending[0] = min(cap, pending[0] + 1)
 
@@ -131,12 +133,14 @@ class SharedBackend:
             # would fail once before the pool reconnects.
             await self._client.connection_pool.disconnect()
         while True:
-            await self._clock.sleep(self._config.probe_interval_s)
+            # At once first: after one slow answer Redis usually answers the next call, and
+            # the sooner the charge lands, the less the pods still sharing can over-admit.
             try:
                 await (self._charge_pending() if self._pending else self._client.ping())
             except _FAILURES as exc:
                 self.errors += 1
                 self._bus.publish(SharedLimitFailed(self._clock.wall(), "probe", _reason(exc)))
+                await self._clock.sleep(self._config.probe_interval_s)
                 continue
             self._rejoined_at = self._clock.monotonic()
             self._probe = None
