@@ -153,3 +153,24 @@ async def test_a_slow_redis_is_a_fallback_too(valkey: Valkey, pods: Pods,
     assert (change.healthy, change.reason) == (False, "timeout")
     await asyncio.sleep(0.8)
     assert bus.of(SharedLimitChanged)[-1].healthy
+
+
+async def test_waiting_calls_are_woken_by_their_slot_not_by_polling(pods: Pods) -> None:
+    (a, b), _ = pods(max_queue_wait_s=1.0)
+    calls = 0
+    for policy in (a, b):
+        backend = policy.limiter.gate._backend  # type: ignore[attr-defined]
+        decide = backend.decide
+
+        async def counted(*args: object, _decide: object = decide, **kw: object) -> object:
+            nonlocal calls
+            calls += 1
+            return await _decide(*args, **kw)  # type: ignore[operator]
+
+        backend.decide = counted
+    sent: list[float] = []
+    await offer([a, b], 2 * RATE, 1.5, sent)  # 4x the rate: most wait, many are refused
+    # One script call per arrival that could go at once, plus about one per admission of a
+    # waiter; a polling loop would make hundreds per waiter.
+    arrivals = int(2 * 2 * RATE * 1.5)
+    assert calls <= arrivals + 2 * len(sent), (calls, arrivals, len(sent))
