@@ -83,3 +83,13 @@ def test_each_change_is_a_log_line_and_a_metric(configure: Any) -> None:
     down, up = (line for line in lines(stream) if line["event"] == "ratelimit.shared")
     assert (down["level"], down["healthy"], down["reason"]) == ("warning", False, "timeout")
     assert (up["level"], up["healthy"], up["key_hash"]) == ("info", True, "0123abcd")
+
+
+def test_a_shared_limit_change_wakes_status_watchers() -> None:
+    from sidecar.status import StatusBoard
+
+    bus = EventBus()
+    board = StatusBoard(bus)
+    before = board.version
+    bus.publish(SharedLimitChanged(1.0, "redis", False, "0123abcd", "connection_error"))
+    assert board.version == before + 1
