@@ -84,6 +84,7 @@ async def test_a_critical_flood_leaves_normal_calls_their_share(share: float) ->
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     total = sent["critical"] + sent["normal"]
+    print(f"\nshare {share}: sent {sent}, refused {refused}")
     assert total == pytest.approx(15 * 100 + 20, rel=0.02)  # the whole rate is used
     assert sent["normal"] >= 0.9 * (1 - share) * 15 * 100  # before: 2 in 15 s
     # The start (a full bucket) and the moments no normal call waits are uncontended.
