@@ -69,7 +69,8 @@ class AdmissionQueue:
 
     def went(self, lane: int) -> None:
         """A call of this lane took a token without queueing."""
-        self._arbiter.admitted(lane, self.queued[NORMAL] > 0)
+        if self.queued[NORMAL]:  # uncontended otherwise: the arbiter counts nothing
+            self._arbiter.admitted(lane, True)
 
     def would_refuse(self, lane: int, limit: int, now: float, end: float) -> bool | None:
         """None when the call may queue; else whether it is refused for its budget (True) or
