@@ -74,7 +74,8 @@ async def offer(policies: list[RateLimitPolicy], per_pod: float, seconds: float,
 
 
 async def test_two_pods_share_one_bucket(pods: Pods) -> None:
-    (a, b), bus = pods(shared={"critical_reserve": 0.0}, max_queue_wait_s=0.5)
+    # A generous timeout: a loaded machine must not send a pod to its fallback here.
+    (a, b), bus = pods(shared={"critical_reserve": 0.0, "timeout_s": 0.5}, max_queue_wait_s=0.5)
     sent: list[float] = []
     results = await offer([a, b], 3 * RATE, 2.0, sent)
     assert windows(sent) <= RATE + BURST
