@@ -1,7 +1,7 @@
 """The shared gate: the fleet's one bucket in Redis (GCRA), with this process's fallback.
 
 Each take is one script call (`sidecar.ratelimit.gcra`) for the global bucket and the call's
-endpoint bucket together. Normal calls may book a slot at most `reserve - 2T` ahead (so the
+endpoint bucket together. Normal calls may book a slot at most `reserve - T` ahead (so the
 critical reserve stays free of bookings), critical calls up to a second; beyond that the script
 answers when to ask again and the queue's waker sleeps until then. What Redis answered is kept as
 a hint per lane and limit, so the queue knows when to ask without asking.
@@ -105,7 +105,8 @@ class SharedGate:
                       self._config.burst - 1)
         self._reserve_us = reserve * self._interval_us
         self._critical_us = self._interval_us / self._config.critical_max_share
-        self._normal_horizon = max(0.0, (reserve - 2) * self._interval_us / 1e6)
+        # A booking ends at most at the reserve: a critical call still finds its token at once.
+        self._normal_horizon = max(0.0, (reserve - 1) * self._interval_us / 1e6)
         self._fallback.set_rate(rate * min(1.0, self._shares.fallback_rate_per_s
                                            / self._config.rate_per_s), now)
 
