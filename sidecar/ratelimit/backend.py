@@ -20,7 +20,6 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sidecar.clock import Clock
@@ -29,7 +28,9 @@ from sidecar.events import EventBus, SharedLimitChanged, SharedLimitFailed
 from sidecar.ratelimit.gcra import CHARGE_SCRIPT, SCRIPT
 
 BACKEND = "redis"
-_FAILURES = (RedisError, OSError, TimeoutError)
+# Whatever the client raises means "Redis could not decide": besides RedisError and OSError,
+# uvloop raises RuntimeError on a transport closed under a connect. Never a request's failure.
+_FAILURES = (Exception,)
 
 
 class SharedUnavailable(Exception):
@@ -48,7 +49,7 @@ def _reason(exc: BaseException) -> str:
         return "timeout"
     if isinstance(exc, RedisConnectionError | OSError):
         return "connection_error"
-    return "error"
+    return "error"  # RedisError and anything else the client raised
 
 
 class SharedBackend:
@@ -111,6 +112,10 @@ class SharedBackend:
                                                  repr(self._hold_s * 1e6), repr(reserve_us)])
             del self._pending[key]
 
+    async def _probe_script(self) -> None:
+        """What a decision needs, not a PING: the script runs and its write succeeds."""
+        await self._charge(keys=[self.key("global")], args=["0", "1", "0", "0", "0"])
+
     def _failed(self, operation: str, exc: BaseException) -> None:
         self.errors += 1
         reason = _reason(exc)
@@ -136,7 +141,7 @@ class SharedBackend:
             # At once first: after one slow answer Redis usually answers the next call, and
             # the sooner the charge lands, the less the pods still sharing can over-admit.
             try:
-                await (self._charge_pending() if self._pending else self._client.ping())
+                await (self._charge_pending() if self._pending else self._probe_script())
             except _FAILURES as exc:
                 self.errors += 1
                 self._bus.publish(SharedLimitFailed(self._clock.wall(), "probe", _reason(exc)))

@@ -83,7 +83,9 @@ return {math.floor(wait), blocker, tat - now}
 # others kept sharing thus costs the fleet's bucket what it sent. The charge may empty the
 # normal share but never eats the critical reserve (a critical call still goes at once). A
 # missing key (Redis lost its data) is created as after a hold (see above).
-# KEYS[1]: the global bucket; ARGV: n, T, tau, hold, reserve.
+# With n = 0 it is the fallback probe: it checks that scripts run and writes succeed (a
+# Redis out of memory answers PING but refuses writes). KEYS[1]: the global bucket;
+# ARGV: n, T, tau, hold, reserve.
 CHARGE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -91,6 +93,10 @@ local n, T, tau, hold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
   tonumber(ARGV[4])
 local reserve = tonumber(ARGV[5])
 local g = redis.call('HMGET', KEYS[1], 'tat', 'ctat', 'nw')
+if n == 0 then  -- the probe with nothing to charge: the script runs and may write, no more
+  if g[1] then redis.call('HSET', KEYS[1], 'tat', g[1]) end
+  return 1
+end
 local tat = tonumber(g[1]) or (now + hold + tau + T)
 tat = math.min(math.max(tat, now) + n * T, math.max(tat, now + tau - reserve))
 redis.call('HSET', KEYS[1], 'tat', tat)

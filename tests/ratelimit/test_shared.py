@@ -179,3 +179,23 @@ async def test_waiting_calls_are_woken_by_their_slot_not_by_polling(pods: Pods) 
     # waiter; a polling loop would make hundreds per waiter.
     arrivals = int(2 * 2 * RATE * 1.5)
     assert calls <= arrivals + 2 * len(sent), (calls, arrivals, len(sent))
+
+
+async def test_any_error_of_the_client_is_a_fallback_never_a_failed_request(pods: Pods) -> None:
+    (a,), bus = pods(1)
+    backend = a.limiter.gate._backend  # type: ignore[attr-defined]
+
+    async def broken(**kw: object) -> object:
+        # What uvloop raised when a connect met a closed transport (seen in the bench).
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+    backend._script = backend._charge = broken  # PING still answers: the probe must not trust it
+
+    async def nxt(call: Call) -> Response:
+        return Response(200, b"")
+
+    response = await a.handle(Call("GET", "/v3/accounts", resolve("/v3/accounts")), nxt)
+    assert response.status == 200
+    [change] = bus.of(SharedLimitChanged)
+    assert (change.healthy, change.reason) == (False, "error")
+    assert "RuntimeError" in (change.error or "")
