@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -128,3 +129,24 @@ async def test_a_missing_key_is_full_but_created_empty_after_a_hold(
     assert await redis_client.pttl(shared.key("b")) > 0  # it expires once full again
     await shared.close()
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("share", [0.5, 0.8, 1.0])
+async def test_while_normal_calls_wait_critical_calls_keep_to_their_share(
+        valkey: Valkey, share: float) -> None:
+    """A flood of critical calls from any pod leaves normal calls 1 - share of the rate (with
+    share 1, the old rule, it leaves them nothing)."""
+    shared = backend(valkey)
+    key = [shared.key("g")]
+    p = params(100, 20, 4, share=share)  # T = 10 ms, reserve 4 tokens
+    now = 10_000_000
+    taken = {NORMAL: 0, CRITICAL: 0}
+    for step in range(400):  # 2 s: each lane asks every 5 ms, critical first
+        t = now + step * 5_000
+        for lane in (CRITICAL, NORMAL):
+            wait, _, _ = await shared.decide(key, lane, 0.0, p, t + lane)
+            if wait == 0 and step >= 200:  # the second second, past the initial burst
+                taken[lane] += 1
+    assert taken[NORMAL] + taken[CRITICAL] == pytest.approx(100, abs=3)
+    assert taken[NORMAL] == pytest.approx(100 * (1 - share), abs=5), taken
+    await shared.close()
