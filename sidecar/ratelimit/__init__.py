@@ -42,6 +42,7 @@ class RateLimit:
         return None  # the Redis client connects on first use
 
     async def stop(self) -> None:
+        self.limiter.close()
         if self.backend is not None:
             await self.backend.close()
 

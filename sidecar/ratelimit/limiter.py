@@ -113,6 +113,9 @@ class Limiter:
         return RateLimited(f"no rate-limit token within the wait budget ({waited_s:.3f}s waited)",
                            retry_after_s=retry_after)
 
+    def close(self) -> None:
+        self._queue.close()
+
     # -- AIMD -------------------------------------------------------------------------------
 
     def on_429(self, sent_at: float) -> None:

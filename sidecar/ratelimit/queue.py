@@ -105,6 +105,13 @@ class AdmissionQueue:
             self._forget(waiter)
             raise
 
+    def close(self) -> None:
+        """Stop the waker (at shutdown: whoever still waits is cancelled with its task)."""
+        if self._waker is not None:
+            self._waker.cancel()
+            self._waker = None
+            self._wake_at = math.inf
+
     def _forget(self, waiter: Waiter) -> None:
         """Take a cancelled waiter out of its queue (unless dispatch already did)."""
         future = waiter.future
