@@ -35,6 +35,7 @@ proto-check: install
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.orders
+	$(BIN)/python -m bench.ratelimit
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

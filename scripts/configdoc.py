@@ -64,6 +64,21 @@ MEANINGS: dict[str, str] = {
     "rate_limit.decrease_factor": "after a 429 from OANDA the rate is multiplied by this",
     "rate_limit.recovery_per_s": "then this much rate comes back per second",
     "rate_limit.min_rate_per_s": "the rate never drops below this",
+    "rate_limit.critical_max_share": "while normal calls wait, critical calls take at most this "
+                                     "share of the tokens (see docs/rate-limit.md)",
+    "rate_limit.shared.redis_url": "`redis://host:port/db`: every pod with the same OANDA token "
+                                   "draws from one bucket in Redis/Valkey; none: per pod",
+    "rate_limit.shared.key": "the shared bucket's name; default: a hash of the OANDA base URL "
+                             "and token (never the token)",
+    "rate_limit.shared.critical_reserve": "share of the burst normal calls never use, so a "
+                                          "critical call finds a token at once",
+    "rate_limit.shared.fallback_rate_per_s": "while Redis cannot answer, each pod limits itself "
+                                             "to this (set it to rate / pods)",
+    "rate_limit.shared.timeout_s": "a Redis answer slower than this sends the pod to its "
+                                   "fallback at once",
+    "rate_limit.shared.probe_interval_s": "in fallback, Redis is tried this often; one answer "
+                                          "brings the pod back",
+    "rate_limit.shared.pool_size": "Redis connections per pod",
     "degradation.cache_backend": "`memory` or `redis`",
     "degradation.redis_url": "`redis://host:port/db` for the `redis` backend",
     "degradation.cache_max_entries": "entries this process keeps",

@@ -33,10 +33,11 @@ from sidecar.policies.breaker import BreakerPolicy, BreakerRegistry
 from sidecar.policies.cache import CacheFallbackPolicy, ResponseCache, cache_scope
 from sidecar.policies.deadline import DeadlinePolicy
 from sidecar.policies.exactly_once import ExactlyOncePolicy
-from sidecar.policies.ratelimit import RateLimiter
+from sidecar.policies.ratelimit import RateLimitPolicy
 from sidecar.policies.readonly import ReadOnlyGate
 from sidecar.policies.retry import RetryPolicy
 from sidecar.policies.validation import RequestValidator
+from sidecar.ratelimit import RateLimit, build_rate_limit
 from sidecar.server.admin import AdminServer
 from sidecar.server.auth import ControlTokenGuard
 from sidecar.server.control import ControlServicer
@@ -66,7 +67,8 @@ class Parts:
     bus: EventBus
     transport: AiohttpTransport
     breakers: BreakerRegistry
-    limiter: RateLimiter
+    limiter: RateLimitPolicy
+    rate_limit: RateLimit
     degradation: DegradationController
     cache: ResponseCache
     probe: RecoveryProbe
@@ -81,7 +83,8 @@ class Parts:
     @property
     def services(self) -> tuple[Service, ...]:
         """Started in this order after the servers listen; stopped in reverse."""
-        return (self.probe, *self.observability.services, _Closing(self.cache), self.orders)
+        return (self.probe, *self.observability.services, _Closing(self.cache),
+                self.rate_limit, self.orders)  # stopped in reverse: orders before the limiter
 
 
 def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
@@ -90,7 +93,8 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
     token = config.secrets.oanda_token.get_secret_value() if config.secrets.oanda_token else None
     transport = AiohttpTransport(config.oanda, token, clock, bus)
     breakers = BreakerRegistry(config.breaker, clock, bus)
-    limiter = RateLimiter(config.rate_limit, clock, bus)
+    rate_limit = build_rate_limit(config.rate_limit, config.oanda, token, clock, bus)
+    limiter = RateLimitPolicy(rate_limit.limiter)
     degradation = DegradationController(config.degradation, clock, bus)
     cache = ResponseCache.from_config(config.degradation, clock, bus)
     rest_breaker = BreakerPolicy(breakers, "rest")
@@ -119,12 +123,12 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
     observability = build_observability(
         config, bus, clock, breakers=[s.name for s in breakers.snapshots()],
         queue_length=lambda: _queue_length(limiter))
-    return Parts(config, clock, bus, transport, breakers, limiter, degradation, cache, probe,
-                 upstream, holds, board, observability, policies, compose(policies, transport),
-                 orders)
+    return Parts(config, clock, bus, transport, breakers, limiter, rate_limit, degradation, cache,
+                 probe, upstream, holds, board, observability, policies,
+                 compose(policies, transport), orders)
 
 
-def _queue_length(limiter: RateLimiter) -> tuple[int, int]:
+def _queue_length(limiter: RateLimitPolicy) -> tuple[int, int]:
     snap = limiter.snapshot()
     return snap.queued_normal, snap.queued_critical
 

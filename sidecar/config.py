@@ -112,6 +112,34 @@ class EndpointLimit(_Section):
         return EndpointPattern.parse(self.pattern)
 
 
+class SharedRateLimitConfig(_Section):
+    """One bucket for every pod that shares an OANDA token (CONTRACT §10)."""
+
+    redis_url: str | None = None  # none: the limit is per pod
+    key: str | None = None  # default: a hash of the OANDA base URL and token, never the token
+    critical_reserve: float = Field(0.2, ge=0, lt=1)
+    fallback_rate_per_s: float = Field(25.0, gt=0, le=10_000)
+    timeout_s: float = Field(0.05, gt=0, le=10)
+    # While in fallback, Redis is tried this often; back in the shared bucket after one answer.
+    probe_interval_s: float = Field(0.25, gt=0, le=60)
+    pool_size: int = Field(32, ge=1, le=1024)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and (not value or len(value) > 128 or not value.isprintable()
+                                  or any(c in value for c in "{} ")):
+            raise ValueError("must be 1-128 printable characters without braces or spaces")
+        return value
+
+
 class RateLimitConfig(_Section):
     rate_per_s: float = Field(100.0, gt=0, le=10_000)
     burst: float = Field(20.0, ge=1, le=10_000)
@@ -119,10 +147,13 @@ class RateLimitConfig(_Section):
     max_queue_length: int = Field(10_000, ge=1, le=1_000_000)
     endpoints: tuple[EndpointLimit, ...] = ()
     critical: tuple[str, ...] = DEFAULT_CRITICAL
+    # While normal calls wait, critical calls take at most this share of the tokens.
+    critical_max_share: float = Field(0.8, gt=0, le=1)
     # After a 429: multiply the rate by this, then add back recovery_per_s every second.
     decrease_factor: float = Field(0.5, gt=0, lt=1)
     recovery_per_s: float = Field(5.0, gt=0, le=10_000)
     min_rate_per_s: float = Field(5.0, gt=0, le=10_000)
+    shared: SharedRateLimitConfig = SharedRateLimitConfig()
 
 
 class PagerDutyConfig(_Section):

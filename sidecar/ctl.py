@@ -20,6 +20,7 @@ from oanda_sidecar_client.models import (
     BreakerStatus,
     DegradationSetting,
     DegradationStatus,
+    SharedRateLimitStatus,
     SidecarStatus,
 )
 
@@ -151,6 +152,7 @@ def format_status(s: SidecarStatus) -> str:
         f"rate limit:  {rl.rate_per_s:g}/s of {rl.configured_rate_per_s:g}/s, burst {rl.burst:g},"
         f" tokens {rl.tokens:.1f}, queued {rl.queued_normal} normal + {rl.queued_critical} "
         f"critical, rejected {rl.rejected_total}",
+        *([_shared_line(rl.shared)] if rl.shared is not None else []),
         f"upstream:    {up.health.upper()}  error rate {up.recent_error_rate:.0%}"
         f"  last success {_when(up.last_success)}  last error {_when(up.last_error)} "
         f"{up.last_error_message}",
@@ -159,6 +161,12 @@ def format_status(s: SidecarStatus) -> str:
         format_decisions(s),
     ]
     return "\n".join(lines)
+
+
+def _shared_line(shared: SharedRateLimitStatus) -> str:
+    state = "shared" if shared.healthy else "FALLBACK (local rate)"
+    return (f"  shared:    {shared.backend} {state}, key {shared.key_hash}, "
+            f"errors {shared.errors_total}, since {_when(shared.since)}")
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> str:

@@ -74,6 +74,13 @@ class SidecarOverloaded(SidecarError):
     reason = "SIDECAR_OVERLOADED"
 
 
+class NoConnectionSlot(RateLimited):
+    """No new-connection slot (OANDA's connections per second) before the deadline: the request
+    was not sent, and this is the sidecar pacing itself, never an upstream failure."""
+
+    request_sent = False
+
+
 class ReadOnly(SidecarError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "READ_ONLY"

@@ -87,6 +87,25 @@ class RateLimitRejected(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SharedLimitChanged(Event):
+    """The shared (Redis) rate limit became unusable or usable again (CONTRACT §10)."""
+
+    backend: str  # "redis"
+    healthy: bool  # False: each pod limits itself to rate_limit.shared.fallback_rate_per_s
+    key_hash: str  # names the shared key; never the token
+    reason: str  # "timeout", "connection_error", "error" when leaving; "recovered" on return
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SharedLimitFailed(Event):
+    """One Redis call of the shared rate limit failed (a decision or a probe)."""
+
+    operation: str  # "decide" or "probe"
+    reason: str  # "timeout", "connection_error", "error"
+
+
+@dataclass(frozen=True, slots=True)
 class RateAdjusted(Event):
     rate_per_s: float
     configured_rate_per_s: float

@@ -11,7 +11,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sidecar.events import BreakerTransition, DegradationChanged, Event, EventBus
+from sidecar.events import (
+    BreakerTransition,
+    DegradationChanged,
+    Event,
+    EventBus,
+    SharedLimitChanged,
+)
 
 
 class _Snapshotting(Protocol):
@@ -49,6 +55,7 @@ class StatusBoard:
         self._changed = asyncio.Event()
         bus.subscribe(BreakerTransition, self._on_change)
         bus.subscribe(DegradationChanged, self._on_change)
+        bus.subscribe(SharedLimitChanged, self._on_change)
 
     def snapshot(self) -> StatusSnapshot:
         return StatusSnapshot(

@@ -31,6 +31,7 @@ from sidecar.events import (
     RateAdjusted,
     RetryGivenUp,
     RetryScheduled,
+    SharedLimitChanged,
 )
 from sidecar.observability.redact import Redactor
 from sidecar.vocabulary import BreakerState, Level, OrderOutcome, Outcome
@@ -140,6 +141,7 @@ class EventLogger:
             bus.subscribe(BreakerTransition, self._on_breaker),
             bus.subscribe(DegradationChanged, self._on_degradation),
             bus.subscribe(RateAdjusted, self._on_rate),
+            bus.subscribe(SharedLimitChanged, self._on_shared_limit),
             bus.subscribe(CacheFailed, self._on_cache_failed),
             bus.subscribe(ControlAction, self._on_control),
             bus.subscribe(AlertSent, self._on_alert),
@@ -198,6 +200,11 @@ class EventLogger:
         level = logging.WARNING if e.reason == "upstream_429" else logging.INFO
         self._emit(level, "ratelimit.adjusted", rate_per_s=round(e.rate_per_s, 3),
                    configured_rate_per_s=e.configured_rate_per_s, reason=e.reason)
+
+    def _on_shared_limit(self, e: SharedLimitChanged) -> None:
+        self._emit(logging.INFO if e.healthy else logging.WARNING, "ratelimit.shared",
+                   backend=e.backend, healthy=e.healthy, key_hash=e.key_hash, reason=e.reason,
+                   error=e.error)
 
     def _on_cache_failed(self, e: CacheFailed) -> None:
         self._emit(logging.WARNING, "cache.failed", operation=e.operation, error=e.error)

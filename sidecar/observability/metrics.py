@@ -34,6 +34,8 @@ from sidecar.events import (
     RateLimitWaited,
     RetryGivenUp,
     RetryScheduled,
+    SharedLimitChanged,
+    SharedLimitFailed,
 )
 from sidecar.pipeline import METHODS
 from sidecar.upstream.endpoints import TEMPLATES, UNKNOWN_TEMPLATE, resolve
@@ -87,6 +89,10 @@ METRICS: tuple[tuple[str, Any, str, str, tuple[str, ...], tuple[float, ...] | No
      "2 read-only", (), None),
     ("cache_served", Counter, "cache_served", "Answers served from the degradation cache",
      ("endpoint",), None),
+    ("shared_errors", Counter, "ratelimit_shared_errors", "Failed Redis calls of the shared "
+     "rate limit (decisions and probes), by reason", ("reason",), None),
+    ("shared_fallback", Gauge, "ratelimit_shared_fallback", "1 while the shared rate limit "
+     "is in its local fallback, else 0", (), None),
     ("cache_errors", Counter, "cache_errors", "Cache backend failures", ("operation",), None),
     ("alerts_sent", Counter, "alerts_sent", "Alert deliveries by channel and result (ok, "
      "failed, dropped)", ("channel", "result"), None),
@@ -135,6 +141,8 @@ class Metrics:
     ratelimit_rate: Gauge
     ratelimit_queue: Gauge
     degradation_level: Gauge
+    shared_errors: Counter
+    shared_fallback: Gauge
     cache_served: Counter
     cache_errors: Counter
     alerts_sent: Counter
@@ -165,6 +173,9 @@ class Metrics:
             bus.subscribe(RateLimitWaited, self._on_wait),
             bus.subscribe(RateLimitRejected, self._on_rejected),
             bus.subscribe(RateAdjusted, self._on_rate),
+            bus.subscribe(SharedLimitFailed, lambda e: self.shared_errors.labels(e.reason).inc()),
+            bus.subscribe(SharedLimitChanged,
+                          lambda e: self.shared_fallback.set(0 if e.healthy else 1)),
             bus.subscribe(DegradationChanged, self._on_degradation),
             bus.subscribe(CacheServed, self._on_cache_served),
             bus.subscribe(CacheFailed, self._on_cache_failed),

@@ -114,7 +114,16 @@ def rate_limit_status(snap: Any | None) -> cpb.RateLimitStatus | None:
         admitted_total=snap.admitted_total,
         endpoints=[cpb.EndpointLimitStatus(pattern=str(e.pattern), rate_per_s=e.rate_per_s,
                                            burst=e.burst, tokens=e.tokens)
-                   for e in snap.endpoints])
+                   for e in snap.endpoints],
+        shared=_shared_limit(getattr(snap, "shared", None)))
+
+
+def _shared_limit(snap: Any | None) -> cpb.SharedRateLimitStatus | None:
+    if snap is None:
+        return None
+    return cpb.SharedRateLimitStatus(backend=snap.backend, healthy=snap.healthy,
+                                     key_hash=snap.key_hash, errors_total=snap.errors_total,
+                                     since=timestamp(snap.since))
 
 
 def upstream_status(snap: Any | None) -> cpb.UpstreamStatus | None:

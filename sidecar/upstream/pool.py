@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from sidecar.clock import Clock
-from sidecar.policies.tokenbucket import TokenBucket
+from sidecar.ratelimit.bucket import TokenBucket
 
 
 class NoConnection(Exception):

@@ -15,9 +15,9 @@ from sidecar.errors import CircuitOpen, UpstreamConnectError
 from sidecar.events import BreakerTransition, RetryGivenUp
 from sidecar.pipeline import Call, Response, compose
 from sidecar.policies.breaker import BreakerPolicy, BreakerRegistry
-from sidecar.policies.ratelimit import RateLimiter
 from sidecar.upstream.endpoints import resolve
 from tests.conftest import RecordingBus
+from tests.ratelimit.helpers import local_policy
 
 CONFIG = DegradationConfig(probe_interval_s=2.0, recovery_successes=3)
 
@@ -119,7 +119,7 @@ async def test_the_probe_is_the_breakers_half_open_trial_and_spends_a_token(
         clock: FakeClock, bus: RecordingBus) -> None:
     breakers = BreakerRegistry(BreakerConfig(failure_threshold=1, recovery_timeout_s=5), clock,
                                bus)
-    limiter = RateLimiter(RateLimitConfig(), clock, bus)
+    limiter = local_policy(RateLimitConfig(), clock, bus)
     config = DegradationConfig(probe_interval_s=2, recovery_successes=1)
     ctl = DegradationController(config, clock, bus)
     upstream = Scripted(Response(503, b"{}"))

@@ -14,9 +14,10 @@ from sidecar.config import EndpointLimit, RateLimitConfig
 from sidecar.errors import DeadlineExceeded, RateLimited
 from sidecar.events import RateAdjusted, RateLimitRejected, RateLimitWaited
 from sidecar.pipeline import Call, Response
-from sidecar.policies.ratelimit import RateLimiter
+from sidecar.policies.ratelimit import RateLimitPolicy
 from sidecar.upstream.endpoints import resolve
 from tests.conftest import RecordingBus
+from tests.ratelimit.helpers import local_policy
 
 ACCOUNTS = "/v3/accounts"
 PRICING = "/v3/accounts/101-001-1-001/pricing"
@@ -49,7 +50,7 @@ def tagged(tag: str, **kwargs: Any) -> Call:
     return call
 
 
-async def spawn(limiter: RateLimiter, calls: list[Call],
+async def spawn(limiter: RateLimitPolicy, calls: list[Call],
                 nxt: Callable[[Call], Awaitable[Response]]) -> list[asyncio.Task[Response]]:
     """Start calls one after another (arrival order is list order) and let them queue."""
     tasks = []
@@ -68,8 +69,8 @@ async def finish(clock: FakeClock, tasks: list[asyncio.Task[Response]]) -> None:
     await settle()
 
 
-def limiter_for(clock: FakeClock, bus: RecordingBus, **overrides: Any) -> RateLimiter:
-    return RateLimiter(RateLimitConfig(**overrides), clock, bus)
+def limiter_for(clock: FakeClock, bus: RecordingBus, **overrides: Any) -> RateLimitPolicy:
+    return local_policy(RateLimitConfig(**overrides), clock, bus)
 
 
 async def test_burst_passes_at_once_without_sleeping(clock: FakeClock,

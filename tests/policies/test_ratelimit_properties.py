@@ -17,9 +17,9 @@ from sidecar.config import EndpointLimit, RateLimitConfig
 from sidecar.errors import SidecarError
 from sidecar.events import EventBus
 from sidecar.pipeline import Call, Response
-from sidecar.policies.ratelimit import RateLimiter
-from sidecar.policies.tokenbucket import AdaptiveRate, TokenBucket
+from sidecar.ratelimit.bucket import AdaptiveRate, TokenBucket
 from sidecar.upstream.endpoints import resolve
+from tests.ratelimit.helpers import local_policy
 
 TOLERANCE = 1e-6  # the bucket's float slack is 1e-9 of a token per admission
 
@@ -109,7 +109,7 @@ async def test_limiter_never_over_admits_for_random_arrivals(
         schedule: list[tuple[float, bool, bool]]) -> None:
     clock = FakeClock(auto_advance=False)
     limits = (EndpointLimit(pattern="*/pricing", rate_per_s=ep_rate, burst=2),)
-    limiter = RateLimiter(RateLimitConfig(rate_per_s=rate, burst=burst, endpoints=limits,
+    limiter = local_policy(RateLimitConfig(rate_per_s=rate, burst=burst, endpoints=limits,
                                           max_queue_wait_s=2.0), clock, EventBus())
     admitted: list[float] = []
     pricing: list[float] = []
@@ -156,7 +156,7 @@ async def advance(clock: FakeClock, seconds: float, step: float = 0.002) -> None
 async def test_limiter_sustains_rate_under_continuous_demand(rate: float, burst: float,
                                                              clients: int) -> None:
     clock = FakeClock(auto_advance=False)
-    limiter = RateLimiter(RateLimitConfig(rate_per_s=rate, burst=burst, max_queue_wait_s=300),
+    limiter = local_policy(RateLimitConfig(rate_per_s=rate, burst=burst, max_queue_wait_s=300),
                           clock, EventBus())
     start = clock.monotonic()
     horizon = 2000 / rate

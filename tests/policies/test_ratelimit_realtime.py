@@ -13,15 +13,15 @@ from sidecar.config import RateLimitConfig
 from sidecar.errors import RateLimited
 from sidecar.events import EventBus
 from sidecar.pipeline import Call, Response
-from sidecar.policies.ratelimit import RateLimiter
 from sidecar.upstream.endpoints import resolve
+from tests.ratelimit.helpers import local_policy
 
 RATE, BURST, OFFERED, SECONDS = 100.0, 20.0, 400.0, 2.0
 
 
 @pytest.mark.slow
 async def test_real_clock_holds_every_window_and_sustains_the_rate() -> None:
-    limiter = RateLimiter(RateLimitConfig(rate_per_s=RATE, burst=BURST), SystemClock(),
+    limiter = local_policy(RateLimitConfig(rate_per_s=RATE, burst=BURST), SystemClock(),
                           EventBus())
     admitted: list[float] = []
 

@@ -21,6 +21,7 @@ from oanda_sidecar_client.models import (
     OrderOutcomeName,
     Priority,
     RateLimitStatus,
+    SharedRateLimitStatus,
     SidecarStatus,
     UpstreamStatus,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "OrderOutcomeName",
     "Priority",
     "RateLimitStatus",
+    "SharedRateLimitStatus",
     "SidecarClient",
     "SidecarError",
     "SidecarStatus",

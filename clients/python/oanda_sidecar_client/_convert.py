@@ -20,6 +20,7 @@ from oanda_sidecar_client.models import (
     OrderOutcome,
     Priority,
     RateLimitStatus,
+    SharedRateLimitStatus,
     SidecarStatus,
     UpstreamStatus,
 )
@@ -146,7 +147,14 @@ def _rate_limit(msg: cpb.RateLimitStatus) -> RateLimitStatus:
         admitted_total=msg.admitted_total,
         endpoints=tuple(EndpointLimitStatus(pattern=e.pattern, rate_per_s=e.rate_per_s,
                                             burst=e.burst, tokens=e.tokens)
-                        for e in msg.endpoints))
+                        for e in msg.endpoints),
+        shared=_shared(msg.shared) if msg.HasField("shared") else None)
+
+
+def _shared(msg: cpb.SharedRateLimitStatus) -> SharedRateLimitStatus:
+    return SharedRateLimitStatus(backend=msg.backend, healthy=msg.healthy,
+                                 key_hash=msg.key_hash, errors_total=msg.errors_total,
+                                 since=_time(msg, "since"))
 
 
 def _upstream(msg: cpb.UpstreamStatus) -> UpstreamStatus:

@@ -21,6 +21,7 @@ __all__ = [
     "OrderOutcomeName",
     "Priority",
     "RateLimitStatus",
+    "SharedRateLimitStatus",
     "SidecarStatus",
     "UpstreamStatus",
 ]
@@ -127,6 +128,16 @@ class RateLimitStatus:
     rejected_total: int
     admitted_total: int
     endpoints: tuple[EndpointLimitStatus, ...]
+    shared: SharedRateLimitStatus | None = None  # set when the limit is shared through Redis
+
+
+@dataclass(frozen=True, slots=True)
+class SharedRateLimitStatus:
+    backend: str  # "redis"
+    healthy: bool  # False: the sidecar limits itself to its fallback rate
+    key_hash: str  # names the shared key; never the token
+    errors_total: int
+    since: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,7 @@ class EndpointLimitStatus(_message.Message):
     def __init__(self, pattern: _Optional[str] = ..., rate_per_s: _Optional[float] = ..., burst: _Optional[float] = ..., tokens: _Optional[float] = ...) -> None: ...
 
 class RateLimitStatus(_message.Message):
-    __slots__ = ("rate_per_s", "configured_rate_per_s", "burst", "tokens", "queued_normal", "queued_critical", "rejected_total", "admitted_total", "endpoints")
+    __slots__ = ("rate_per_s", "configured_rate_per_s", "burst", "tokens", "queued_normal", "queued_critical", "rejected_total", "admitted_total", "endpoints", "shared")
     RATE_PER_S_FIELD_NUMBER: _ClassVar[int]
     CONFIGURED_RATE_PER_S_FIELD_NUMBER: _ClassVar[int]
     BURST_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +110,7 @@ class RateLimitStatus(_message.Message):
     REJECTED_TOTAL_FIELD_NUMBER: _ClassVar[int]
     ADMITTED_TOTAL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
     rate_per_s: float
     configured_rate_per_s: float
     burst: float
@@ -119,7 +120,22 @@ class RateLimitStatus(_message.Message):
     rejected_total: int
     admitted_total: int
     endpoints: _containers.RepeatedCompositeFieldContainer[EndpointLimitStatus]
-    def __init__(self, rate_per_s: _Optional[float] = ..., configured_rate_per_s: _Optional[float] = ..., burst: _Optional[float] = ..., tokens: _Optional[float] = ..., queued_normal: _Optional[int] = ..., queued_critical: _Optional[int] = ..., rejected_total: _Optional[int] = ..., admitted_total: _Optional[int] = ..., endpoints: _Optional[_Iterable[_Union[EndpointLimitStatus, _Mapping]]] = ...) -> None: ...
+    shared: SharedRateLimitStatus
+    def __init__(self, rate_per_s: _Optional[float] = ..., configured_rate_per_s: _Optional[float] = ..., burst: _Optional[float] = ..., tokens: _Optional[float] = ..., queued_normal: _Optional[int] = ..., queued_critical: _Optional[int] = ..., rejected_total: _Optional[int] = ..., admitted_total: _Optional[int] = ..., endpoints: _Optional[_Iterable[_Union[EndpointLimitStatus, _Mapping]]] = ..., shared: _Optional[_Union[SharedRateLimitStatus, _Mapping]] = ...) -> None: ...
+
+class SharedRateLimitStatus(_message.Message):
+    __slots__ = ("backend", "healthy", "key_hash", "errors_total", "since")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    KEY_HASH_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    healthy: bool
+    key_hash: str
+    errors_total: int
+    since: _timestamp_pb2.Timestamp
+    def __init__(self, backend: _Optional[str] = ..., healthy: _Optional[bool] = ..., key_hash: _Optional[str] = ..., errors_total: _Optional[int] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class UpstreamStatus(_message.Message):
     __slots__ = ("health", "last_success", "last_error", "last_error_message", "recent_error_rate", "base_url")

@@ -1,7 +1,10 @@
 """Rate-limit arithmetic, pure: no asyncio, no clock. Every method is told `now`.
 
-The bucket holds at most `burst` tokens and gains `rate` per second. Admitting only when a whole
-token is present keeps every window of length t at or under `rate * t + burst` admissions.
+The one token bucket of the tree: the limiter's local buckets, its fallback while Redis is away
+and the connection pacer all use it. It holds at most `burst` tokens and gains `rate` per second.
+Admitting only when a whole token is present keeps every window of length t at or under
+`rate * t + burst` admissions; `reserve` lets a caller book the next token ahead (FIFO by
+construction: the tokens go negative and later callers wait behind the debt).
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ class TokenBucket:
 
     __slots__ = ("_burst", "_rate", "_stamp", "_tokens")
 
-    def __init__(self, rate: float, burst: float, now: float) -> None:
+    def __init__(self, rate: float, burst: float, now: float,
+                 tokens: float | None = None) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
         self._rate = rate
         self._burst = burst
-        self._tokens = burst  # starts full: an idle service may send a burst at once
+        # Full by default: an idle service may send a burst at once. A fallback bucket starts
+        # empty instead (tokens=0): what the shared bucket admitted just before still counts.
+        self._tokens = burst if tokens is None else min(tokens, burst)
         self._stamp = now
 
     @property
@@ -60,6 +66,15 @@ class TokenBucket:
         if n - self._tokens > _EPSILON:
             raise ValueError(f"taking {n} tokens with {self._tokens:.6f} available")
         self._tokens -= n
+
+    def reserve(self, now: float, horizon: float) -> float | None:
+        """Book one token: 0.0 (take it now), the seconds until the booked token is due when
+        that is within `horizon`, or None (nothing booked)."""
+        wait = self.time_until(1, now)
+        if wait > horizon:
+            return None
+        self._tokens -= 1
+        return wait
 
     def set_rate(self, rate: float, now: float) -> None:
         """Change the refill rate from `now` on; tokens earned so far are kept."""
