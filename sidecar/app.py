@@ -91,9 +91,9 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
     """Policies outermost first: validation → deadline → read-only gate → cache fallback →
     exactly-once orders → retry → breaker → limiter → transport."""
     token = config.secrets.oanda_token.get_secret_value() if config.secrets.oanda_token else None
-    transport = AiohttpTransport(config.oanda, token, clock, bus)
     breakers = BreakerRegistry(config.breaker, clock, bus)
     rate_limit = build_rate_limit(config.rate_limit, config.oanda, token, clock, bus)
+    transport = AiohttpTransport(config.oanda, token, clock, bus, pacer=rate_limit.pacer)
     limiter = RateLimitPolicy(rate_limit.limiter)
     degradation = DegradationController(config.degradation, clock, bus)
     cache = ResponseCache.from_config(config.degradation, clock, bus)

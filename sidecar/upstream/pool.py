@@ -1,4 +1,5 @@
-"""The keep-alive pool to OANDA, paced at `oanda.max_new_connections_per_s` new connections.
+"""The keep-alive pool to OANDA, paced at `oanda.max_new_connections_per_s` new connections
+(the fleet's when the rate limit is shared).
 
 Waiting for a connection is not an attempt: the attempt's timeout starts once a connection is in
 hand (reused, or a new one about to connect), so a burst after idle never turns into timeouts
@@ -14,12 +15,12 @@ import asyncio
 import contextvars
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from sidecar.clock import Clock
-from sidecar.ratelimit.bucket import TokenBucket
+from sidecar.errors import NoConnectionSlot
 
 
 class NoConnection(Exception):
@@ -47,18 +48,29 @@ class AttemptTimer:
         self.timeout.reschedule(loop_now + (end - now))
 
 
+# A new-connection slot is booked only when it is due within this long.
+_SLOT_HORIZON_S = 0.05
+
 CURRENT_ATTEMPT: contextvars.ContextVar[AttemptTimer | None] = contextvars.ContextVar(
     "oanda_sidecar_attempt", default=None)
 
 
-class PacedConnector(aiohttp.TCPConnector):
-    """A TCPConnector whose new connections come from one token bucket (burst: one second's
-    worth), and whose waiting requests take released connections first."""
+class Pacer(Protocol):
+    """New-connection slots (`sidecar.ratelimit.pacer.ConnectionPacer`, shared by the fleet
+    when Redis is configured): returns when one may be opened, raises NoConnectionSlot when no
+    slot comes before `deadline`."""
 
-    def __init__(self, *, rate: float, clock: Clock, **kwargs: Any) -> None:
+    async def acquire(self, deadline: float | None) -> None: ...
+
+
+class PacedConnector(aiohttp.TCPConnector):
+    """A TCPConnector whose new connections wait for the pacer, and whose waiting requests take
+    released connections first."""
+
+    def __init__(self, *, pacer: Pacer, clock: Clock, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._pacer = pacer
         self._clock = clock
-        self._bucket = TokenBucket(rate, max(1.0, rate), clock.monotonic())
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self.opened = 0
         self.waited = 0  # requests that had to wait for a connection
@@ -68,45 +80,55 @@ class PacedConnector(aiohttp.TCPConnector):
         while True:
             conn = await self._get(req.connection_key, traces)
             if conn is not None:
-                self._started(attempt)
-                if attempt is not None:
-                    attempt.established = True
+                self._started(attempt, established=True)
                 return conn
-            now = self._clock.monotonic()
-            wait = self._bucket.time_until(1.0, now)
+            wait = await self._try_slot()
             if wait == 0.0:
-                self._bucket.take(1.0, now)
-                self.opened += 1
-                self._started(attempt)
-                conn = await super().connect(req, traces, timeout)
-                if attempt is not None:
-                    attempt.established = True
-                return conn
+                break
             await self._wait(wait, attempt)
+        self.opened += 1
+        self._started(attempt, established=False)
+        conn = await super().connect(req, traces, timeout)
+        if attempt is not None:
+            attempt.established = True
+        return conn
 
-    def _started(self, attempt: AttemptTimer | None) -> None:
-        if attempt is not None and not attempt.connected:
-            attempt.start(self._clock.monotonic(), asyncio.get_running_loop().time())
+    async def _try_slot(self) -> float:
+        """0.0 when a new connection may be opened now; else how long until a slot is due.
+        Only a slot that is (nearly) due is booked: a request that then finds a pooled
+        connection released has spent nothing of the pace."""
+        try:
+            await self._pacer.acquire(self._clock.monotonic() + _SLOT_HORIZON_S)
+        except NoConnectionSlot as refused:
+            return max(_SLOT_HORIZON_S, refused.retry_after_s or _SLOT_HORIZON_S)
+        return 0.0
 
     async def _wait(self, wait: float, attempt: AttemptTimer | None) -> None:
-        """Until a pacing slot is due or a connection is released, within the bound."""
+        """Until a slot is due or a pooled connection is released, within the attempt's bound."""
         if attempt is not None:
             left = attempt.bound - self._clock.monotonic()
             if left <= 0:
                 raise NoConnection("no connection to OANDA became free in time")
             wait = min(wait, left)
         self.waited += 1
-        waiter = asyncio.get_running_loop().create_future()
-        self._slot_waiters.append(waiter)
+        released = asyncio.get_running_loop().create_future()
+        self._slot_waiters.append(released)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), wait)
+            await asyncio.wait_for(asyncio.shield(released), wait)
         except TimeoutError:
             pass
         finally:
-            if not waiter.done():
-                waiter.cancel()
-            if waiter in self._slot_waiters:
-                self._slot_waiters.remove(waiter)
+            if not released.done():
+                released.cancel()
+            if released in self._slot_waiters:
+                self._slot_waiters.remove(released)
+
+    def _started(self, attempt: AttemptTimer | None, *, established: bool) -> None:
+        if attempt is None:
+            return
+        if not attempt.connected:
+            attempt.start(self._clock.monotonic(), asyncio.get_running_loop().time())
+        attempt.established = attempt.established or established
 
     def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
         super()._release(key, protocol, should_close=should_close)

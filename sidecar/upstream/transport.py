@@ -28,7 +28,14 @@ from sidecar.errors import (
 )
 from sidecar.events import AttemptFinished, EventBus
 from sidecar.pipeline import Call, Response
-from sidecar.upstream.pool import CURRENT_ATTEMPT, AttemptTimer, NoConnection, PacedConnector
+from sidecar.ratelimit.pacer import ConnectionPacer
+from sidecar.upstream.pool import (
+    CURRENT_ATTEMPT,
+    AttemptTimer,
+    NoConnection,
+    PacedConnector,
+    Pacer,
+)
 
 # Upstream headers handed back to the caller unchanged.
 RETURNED_HEADERS = ("RequestID", "Location", "Link", "Content-Type")
@@ -39,10 +46,13 @@ CONNECT_TIMEOUT_S = 5.0
 class AiohttpTransport:
     """Sends one attempt to OANDA and returns its answer, whatever the status."""
 
-    def __init__(self, config: OandaConfig, token: str | None, clock: Clock, bus: EventBus) -> None:
+    def __init__(self, config: OandaConfig, token: str | None, clock: Clock, bus: EventBus,
+                 pacer: Pacer | None = None) -> None:
         self._config = config
         self._clock = clock
         self._bus = bus
+        # New connections wait for this pacer (the fleet's, when the rate limit is shared).
+        self._pacer = pacer or ConnectionPacer(config.max_new_connections_per_s, clock)
         self._base = config.base_url
         self._headers = {"User-Agent": "oanda-sidecar"}
         if token:
@@ -55,7 +65,7 @@ class AiohttpTransport:
 
     async def start(self) -> None:
         self.connector = PacedConnector(
-            rate=self._config.max_new_connections_per_s, clock=self._clock,
+            pacer=self._pacer, clock=self._clock,
             limit=self._config.max_connections, keepalive_timeout=30.0)
         self._session = aiohttp.ClientSession(
             connector=self.connector, timeout=self._timeout, auto_decompress=True)
