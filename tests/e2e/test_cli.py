@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 
 import aiohttp
 
@@ -91,3 +92,18 @@ async def test_demo_serves_the_simulator_through_the_sidecar_until_interrupted()
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_ctl_watch_follows_changes_live(sidecar: App) -> None:
+    """Issue 15: `ctl watch` prints the status, then again on every change, until stopped."""
+    proc = await asyncio.create_subprocess_exec(
+        *sidecar_cmd(), "ctl", "--target", sidecar.grpc_target, "watch", env=clean_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    first = await asyncio.wait_for(proc.stdout.readuntil(b"recent decisions"), 30)
+    assert b"degradation: NONE" in first
+    sidecar.parts.degradation.set_manual("read_only", "watch test")
+    second = await asyncio.wait_for(proc.stdout.readuntil(b"watch test"), 10)
+    assert b"READ_ONLY (manual)" in second
+    proc.send_signal(signal.SIGINT)
+    await asyncio.wait_for(proc.wait(), 10)
