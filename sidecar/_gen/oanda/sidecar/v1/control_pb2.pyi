@@ -34,6 +34,14 @@ class UpstreamHealth(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UPSTREAM_HEALTH_DEGRADED: _ClassVar[UpstreamHealth]
     UPSTREAM_HEALTH_DOWN: _ClassVar[UpstreamHealth]
 
+class StreamState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STREAM_STATE_UNSPECIFIED: _ClassVar[StreamState]
+    STREAM_STATE_CONNECTING: _ClassVar[StreamState]
+    STREAM_STATE_CONNECTED: _ClassVar[StreamState]
+    STREAM_STATE_RECONNECTING: _ClassVar[StreamState]
+    STREAM_STATE_CLOSING: _ClassVar[StreamState]
+
 class OrderOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ORDER_OUTCOME_UNSPECIFIED: _ClassVar[OrderOutcome]
@@ -55,6 +63,11 @@ UPSTREAM_HEALTH_UNSPECIFIED: UpstreamHealth
 UPSTREAM_HEALTH_HEALTHY: UpstreamHealth
 UPSTREAM_HEALTH_DEGRADED: UpstreamHealth
 UPSTREAM_HEALTH_DOWN: UpstreamHealth
+STREAM_STATE_UNSPECIFIED: StreamState
+STREAM_STATE_CONNECTING: StreamState
+STREAM_STATE_CONNECTED: StreamState
+STREAM_STATE_RECONNECTING: StreamState
+STREAM_STATE_CLOSING: StreamState
 ORDER_OUTCOME_UNSPECIFIED: OrderOutcome
 ORDER_OUTCOME_PENDING: OrderOutcome
 ORDER_OUTCOME_PLACED: OrderOutcome
@@ -186,13 +199,14 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("breakers", "rate_limit", "degradation", "upstream", "version", "ready", "holds_kept", "recent_decisions")
+    __slots__ = ("breakers", "rate_limit", "degradation", "upstream", "version", "ready", "streams", "holds_kept", "recent_decisions")
     BREAKERS_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     DEGRADATION_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
     HOLDS_KEPT_FIELD_NUMBER: _ClassVar[int]
     RECENT_DECISIONS_FIELD_NUMBER: _ClassVar[int]
     breakers: _containers.RepeatedCompositeFieldContainer[BreakerStatus]
@@ -201,9 +215,34 @@ class GetStatusResponse(_message.Message):
     upstream: UpstreamStatus
     version: str
     ready: bool
+    streams: _containers.RepeatedCompositeFieldContainer[StreamStatus]
     holds_kept: bool
     recent_decisions: _containers.RepeatedCompositeFieldContainer[Decision]
-    def __init__(self, breakers: _Optional[_Iterable[_Union[BreakerStatus, _Mapping]]] = ..., rate_limit: _Optional[_Union[RateLimitStatus, _Mapping]] = ..., degradation: _Optional[_Union[DegradationStatus, _Mapping]] = ..., upstream: _Optional[_Union[UpstreamStatus, _Mapping]] = ..., version: _Optional[str] = ..., ready: _Optional[bool] = ..., holds_kept: _Optional[bool] = ..., recent_decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ...) -> None: ...
+    def __init__(self, breakers: _Optional[_Iterable[_Union[BreakerStatus, _Mapping]]] = ..., rate_limit: _Optional[_Union[RateLimitStatus, _Mapping]] = ..., degradation: _Optional[_Union[DegradationStatus, _Mapping]] = ..., upstream: _Optional[_Union[UpstreamStatus, _Mapping]] = ..., version: _Optional[str] = ..., ready: _Optional[bool] = ..., streams: _Optional[_Iterable[_Union[StreamStatus, _Mapping]]] = ..., holds_kept: _Optional[bool] = ..., recent_decisions: _Optional[_Iterable[_Union[Decision, _Mapping]]] = ...) -> None: ...
+
+class StreamStatus(_message.Message):
+    __slots__ = ("path_template", "instruments", "subscribers", "state", "reconnects", "last_message_at", "last_transaction_id", "account", "down_since", "last_error")
+    PATH_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    INSTRUMENTS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBERS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RECONNECTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_MESSAGE_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    DOWN_SINCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    path_template: str
+    instruments: _containers.RepeatedScalarFieldContainer[str]
+    subscribers: int
+    state: StreamState
+    reconnects: int
+    last_message_at: _timestamp_pb2.Timestamp
+    last_transaction_id: str
+    account: str
+    down_since: _timestamp_pb2.Timestamp
+    last_error: str
+    def __init__(self, path_template: _Optional[str] = ..., instruments: _Optional[_Iterable[str]] = ..., subscribers: _Optional[int] = ..., state: _Optional[_Union[StreamState, str]] = ..., reconnects: _Optional[int] = ..., last_message_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_transaction_id: _Optional[str] = ..., account: _Optional[str] = ..., down_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ...) -> None: ...
 
 class ResetBreakerRequest(_message.Message):
     __slots__ = ("name",)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1coanda/sidecar/v1/proxy.proto\x12\x10oanda.sidecar.v1\"\xc4\x02\n\x0e\x45xecuteRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12:\n\x05query\x18\x03 \x03(\x0b\x32+.oanda.sidecar.v1.ExecuteRequest.QueryEntry\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12>\n\x07headers\x18\x05 \x03(\x0b\x32-.oanda.sidecar.v1.ExecuteRequest.HeadersEntry\x12,\n\x08priority\x18\x06 \x01(\x0e\x32\x1a.oanda.sidecar.v1.Priority\x1a,\n\nQueryEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc2\x02\n\x0f\x45xecuteResponse\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12?\n\x07headers\x18\x03 \x03(\x0b\x32..oanda.sidecar.v1.ExecuteResponse.HeadersEntry\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12\x12\n\nfrom_cache\x18\x05 \x01(\x08\x12\x14\n\x0c\x63\x61\x63he_age_ms\x18\x06 \x01(\x03\x12\x37\n\x0b\x64\x65gradation\x18\x07 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x17\n\x0f\x63lient_order_id\x18\x08 \x01(\t\x12\x12\n\nreconciled\x18\t \x01(\x08\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*P\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x13\n\x0fPRIORITY_NORMAL\x10\x01\x12\x15\n\x11PRIORITY_CRITICAL\x10\x02*\xb6\x01\n\x10\x44\x65gradationLevel\x12!\n\x1d\x44\x45GRADATION_LEVEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45GRADATION_LEVEL_NONE\x10\x01\x12!\n\x1d\x44\x45GRADATION_LEVEL_CACHED_DATA\x10\x02\x12\x1f\n\x1b\x44\x45GRADATION_LEVEL_READ_ONLY\x10\x03\x12\x1f\n\x1b\x44\x45GRADATION_LEVEL_AUTOMATIC\x10\x04\x32^\n\x0cProxyService\x12N\n\x07\x45xecute\x12 .oanda.sidecar.v1.ExecuteRequest\x1a!.oanda.sidecar.v1.ExecuteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1coanda/sidecar/v1/proxy.proto\x12\x10oanda.sidecar.v1\"\xc4\x02\n\x0e\x45xecuteRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12:\n\x05query\x18\x03 \x03(\x0b\x32+.oanda.sidecar.v1.ExecuteRequest.QueryEntry\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12>\n\x07headers\x18\x05 \x03(\x0b\x32-.oanda.sidecar.v1.ExecuteRequest.HeadersEntry\x12,\n\x08priority\x18\x06 \x01(\x0e\x32\x1a.oanda.sidecar.v1.Priority\x1a,\n\nQueryEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc2\x02\n\x0f\x45xecuteResponse\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12?\n\x07headers\x18\x03 \x03(\x0b\x32..oanda.sidecar.v1.ExecuteResponse.HeadersEntry\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12\x12\n\nfrom_cache\x18\x05 \x01(\x08\x12\x14\n\x0c\x63\x61\x63he_age_ms\x18\x06 \x01(\x03\x12\x37\n\x0b\x64\x65gradation\x18\x07 \x01(\x0e\x32\".oanda.sidecar.v1.DegradationLevel\x12\x17\n\x0f\x63lient_order_id\x18\x08 \x01(\t\x12\x12\n\nreconciled\x18\t \x01(\x08\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa4\x01\n\rStreamRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x39\n\x05query\x18\x02 \x03(\x0b\x32*.oanda.sidecar.v1.StreamRequest.QueryEntry\x12\x1c\n\x14since_transaction_id\x18\x03 \x01(\t\x1a,\n\nQueryEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"U\n\rStreamMessage\x12\x0c\n\x04line\x18\x01 \x01(\x0c\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x16\n\x0etransaction_id\x18\x03 \x01(\t\x12\x10\n\x08replayed\x18\x04 \x01(\x08*P\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x13\n\x0fPRIORITY_NORMAL\x10\x01\x12\x15\n\x11PRIORITY_CRITICAL\x10\x02*\xb6\x01\n\x10\x44\x65gradationLevel\x12!\n\x1d\x44\x45GRADATION_LEVEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45GRADATION_LEVEL_NONE\x10\x01\x12!\n\x1d\x44\x45GRADATION_LEVEL_CACHED_DATA\x10\x02\x12\x1f\n\x1b\x44\x45GRADATION_LEVEL_READ_ONLY\x10\x03\x12\x1f\n\x1b\x44\x45GRADATION_LEVEL_AUTOMATIC\x10\x04\x32\xac\x01\n\x0cProxyService\x12N\n\x07\x45xecute\x12 .oanda.sidecar.v1.ExecuteRequest\x1a!.oanda.sidecar.v1.ExecuteResponse\x12L\n\x06Stream\x12\x1f.oanda.sidecar.v1.StreamRequest\x1a\x1f.oanda.sidecar.v1.StreamMessage0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,10 +37,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTEREQUEST_HEADERSENTRY']._serialized_options = b'8\001'
   _globals['_EXECUTERESPONSE_HEADERSENTRY']._loaded_options = None
   _globals['_EXECUTERESPONSE_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_PRIORITY']._serialized_start=702
-  _globals['_PRIORITY']._serialized_end=782
-  _globals['_DEGRADATIONLEVEL']._serialized_start=785
-  _globals['_DEGRADATIONLEVEL']._serialized_end=967
+  _globals['_STREAMREQUEST_QUERYENTRY']._loaded_options = None
+  _globals['_STREAMREQUEST_QUERYENTRY']._serialized_options = b'8\001'
+  _globals['_PRIORITY']._serialized_start=956
+  _globals['_PRIORITY']._serialized_end=1036
+  _globals['_DEGRADATIONLEVEL']._serialized_start=1039
+  _globals['_DEGRADATIONLEVEL']._serialized_end=1221
   _globals['_EXECUTEREQUEST']._serialized_start=51
   _globals['_EXECUTEREQUEST']._serialized_end=375
   _globals['_EXECUTEREQUEST_QUERYENTRY']._serialized_start=283
@@ -51,6 +53,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTERESPONSE']._serialized_end=700
   _globals['_EXECUTERESPONSE_HEADERSENTRY']._serialized_start=329
   _globals['_EXECUTERESPONSE_HEADERSENTRY']._serialized_end=375
-  _globals['_PROXYSERVICE']._serialized_start=969
-  _globals['_PROXYSERVICE']._serialized_end=1063
+  _globals['_STREAMREQUEST']._serialized_start=703
+  _globals['_STREAMREQUEST']._serialized_end=867
+  _globals['_STREAMREQUEST_QUERYENTRY']._serialized_start=283
+  _globals['_STREAMREQUEST_QUERYENTRY']._serialized_end=327
+  _globals['_STREAMMESSAGE']._serialized_start=869
+  _globals['_STREAMMESSAGE']._serialized_end=954
+  _globals['_PROXYSERVICE']._serialized_start=1224
+  _globals['_PROXYSERVICE']._serialized_end=1396
 # @@protoc_insertion_point(module_scope)

@@ -87,3 +87,32 @@ class ExecuteResponse(_message.Message):
     client_order_id: str
     reconciled: bool
     def __init__(self, status: _Optional[int] = ..., body: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., attempts: _Optional[int] = ..., from_cache: _Optional[bool] = ..., cache_age_ms: _Optional[int] = ..., degradation: _Optional[_Union[DegradationLevel, str]] = ..., client_order_id: _Optional[str] = ..., reconciled: _Optional[bool] = ...) -> None: ...
+
+class StreamRequest(_message.Message):
+    __slots__ = ("path", "query", "since_transaction_id")
+    class QueryEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    SINCE_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    query: _containers.ScalarMap[str, str]
+    since_transaction_id: str
+    def __init__(self, path: _Optional[str] = ..., query: _Optional[_Mapping[str, str]] = ..., since_transaction_id: _Optional[str] = ...) -> None: ...
+
+class StreamMessage(_message.Message):
+    __slots__ = ("line", "type", "transaction_id", "replayed")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    line: bytes
+    type: str
+    transaction_id: str
+    replayed: bool
+    def __init__(self, line: _Optional[bytes] = ..., type: _Optional[str] = ..., transaction_id: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...

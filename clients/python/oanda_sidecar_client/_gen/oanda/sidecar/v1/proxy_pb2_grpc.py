@@ -41,6 +41,11 @@ class ProxyServiceStub:
                 request_serializer=oanda_dot_sidecar_dot_v1_dot_proxy__pb2.ExecuteRequest.SerializeToString,
                 response_deserializer=oanda_dot_sidecar_dot_v1_dot_proxy__pb2.ExecuteResponse.FromString,
                 _registered_method=True)
+        self.Stream = channel.unary_stream(
+                '/oanda.sidecar.v1.ProxyService/Stream',
+                request_serializer=oanda_dot_sidecar_dot_v1_dot_proxy__pb2.StreamRequest.SerializeToString,
+                response_deserializer=oanda_dot_sidecar_dot_v1_dot_proxy__pb2.StreamMessage.FromString,
+                _registered_method=True)
 
 
 class ProxyServiceServicer:
@@ -55,6 +60,15 @@ class ProxyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Stream(self, request, context):
+        """Stream subscribes to OANDA's pricing or transaction stream, shared with every other
+        subscriber of the same (account, stream, instruments), watched and resumed without a gap.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProxyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -62,6 +76,11 @@ def add_ProxyServiceServicer_to_server(servicer, server):
                     servicer.Execute,
                     request_deserializer=oanda_dot_sidecar_dot_v1_dot_proxy__pb2.ExecuteRequest.FromString,
                     response_serializer=oanda_dot_sidecar_dot_v1_dot_proxy__pb2.ExecuteResponse.SerializeToString,
+            ),
+            'Stream': grpc.unary_stream_rpc_method_handler(
+                    servicer.Stream,
+                    request_deserializer=oanda_dot_sidecar_dot_v1_dot_proxy__pb2.StreamRequest.FromString,
+                    response_serializer=oanda_dot_sidecar_dot_v1_dot_proxy__pb2.StreamMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -93,6 +112,33 @@ class ProxyService:
             '/oanda.sidecar.v1.ProxyService/Execute',
             oanda_dot_sidecar_dot_v1_dot_proxy__pb2.ExecuteRequest.SerializeToString,
             oanda_dot_sidecar_dot_v1_dot_proxy__pb2.ExecuteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/oanda.sidecar.v1.ProxyService/Stream',
+            oanda_dot_sidecar_dot_v1_dot_proxy__pb2.StreamRequest.SerializeToString,
+            oanda_dot_sidecar_dot_v1_dot_proxy__pb2.StreamMessage.FromString,
             options,
             channel_credentials,
             insecure,
