@@ -109,6 +109,14 @@ MEANINGS: dict[str, str] = {
     "orders.remember_s": "how long client IDs sent through the sidecar are remembered (caller "
                          "resends, GetOrderOutcome); in Redis too with the Redis cache backend",
     "orders.max_remembered": "client IDs kept in memory; the oldest are forgotten first",
+    "streams.heartbeat_timeout_s": "no line (heartbeats included) for this long: the stream "
+                                   "is stale and is reconnected",
+    "streams.reconnect_base_delay_s": "reconnect backoff base (full jitter)",
+    "streams.reconnect_max_delay_s": "cap on one reconnect wait",
+    "streams.subscriber_buffer": "messages a subscriber may fall behind before it is ended with "
+                                 "`SLOW_CONSUMER` (it resumes losing nothing)",
+    "streams.idle_close_delay_s": "an upstream stream stays open this long after its last "
+                                  "subscriber leaves",
     "alerts.pagerduty.events_url": "PagerDuty Events API v2 enqueue URL",
     "alerts.pagerduty.routing_key_file": "PagerDuty is off without it (or "
                                          "`OANDA_SIDECAR_PAGERDUTY_ROUTING_KEY`)",
@@ -118,6 +126,7 @@ MEANINGS: dict[str, str] = {
     "alerts.queue_size": "alerts waiting for delivery; the oldest is dropped (and logged) beyond",
     "alerts.max_delivery_attempts": "deliveries are retried with backoff up to this many times",
     "alerts.delivery_timeout_s": "timeout of one delivery",
+    "alerts.stream_down_s": "a stream down (reconnecting) longer than this is an alert",
     "telemetry.service_name": "OTel resource `service.name`; the exporter follows the standard "
                               "`OTEL_EXPORTER_OTLP_*` variables",
     "telemetry.tracing_enabled": "a trace per Execute with a span per attempt",

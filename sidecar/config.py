@@ -25,6 +25,7 @@ from pydantic import (
 from sidecar.degradation.config import DEFAULT_CACHE_TEMPLATES, DegradationConfig
 from sidecar.errors import ConfigError
 from sidecar.orders.config import OrdersConfig
+from sidecar.streams.config import StreamsConfig
 from sidecar.secrets import TOKEN_ENV, Secrets
 from sidecar.secrets import read_secrets as _read_secrets
 from sidecar.upstream.endpoints import DEFAULT_CRITICAL, EndpointPattern
@@ -172,6 +173,8 @@ class AlertsConfig(_Section):
     queue_size: int = Field(1000, ge=1, le=1_000_000)
     max_delivery_attempts: int = Field(5, ge=1, le=50)
     delivery_timeout_s: float = Field(5.0, gt=0, le=120)
+    # A stream down (not delivering) longer than this is an alert.
+    stream_down_s: float = Field(30.0, gt=0, le=86_400)
     # Inside OANDA's weekly closure (Fri 21:00-Sun 21:00 UTC) an outage goes to Slack only.
     quiet_during_weekly_closure: bool = True
 
@@ -194,6 +197,7 @@ class Config(_Section):
     rate_limit: RateLimitConfig = RateLimitConfig()
     degradation: DegradationConfig = DegradationConfig()
     orders: OrdersConfig = OrdersConfig()
+    streams: StreamsConfig = StreamsConfig()
     alerts: AlertsConfig = AlertsConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     logging: LoggingConfig = LoggingConfig()

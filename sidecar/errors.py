@@ -81,6 +81,13 @@ class NoConnectionSlot(RateLimited):
     request_sent = False
 
 
+class SlowConsumer(SidecarError):
+    """A stream subscriber fell too far behind; it resumes from its last transaction ID."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "SLOW_CONSUMER"
+
+
 class ReadOnly(SidecarError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "READ_ONLY"
