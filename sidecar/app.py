@@ -43,7 +43,9 @@ from sidecar.server.auth import ControlTokenGuard
 from sidecar.server.control import ControlServicer
 from sidecar.server.interceptors import register
 from sidecar.server.proxy import ProxyServicer
+from sidecar.server.stream import StreamServicer
 from sidecar.status import StatusBoard
+from sidecar.streams.service import Streams
 from sidecar.upstream.endpoints import PatternSet
 from sidecar.upstream.health import UpstreamHealthTracker
 from sidecar.upstream.transport import AiohttpTransport
@@ -79,6 +81,7 @@ class Parts:
     policies: tuple[Policy, ...]
     handler: Handler
     orders: OrderDesk  # exactly-once orders (sidecar/orders, docs/orders.md)
+    streams: Streams  # streams (issue 13)
 
     @property
     def services(self) -> tuple[Service, ...]:
@@ -91,7 +94,7 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
     """Policies outermost first: validation → deadline → read-only gate → cache fallback →
     exactly-once orders → retry → breaker → limiter → transport."""
     token = config.secrets.oanda_token.get_secret_value() if config.secrets.oanda_token else None
-    breakers = BreakerRegistry(config.breaker, clock, bus)
+    breakers = BreakerRegistry(config.breaker, clock, bus, names=("rest", "stream"))
     rate_limit = build_rate_limit(config.rate_limit, config.oanda, token, clock, bus)
     transport = AiohttpTransport(config.oanda, token, clock, bus, pacer=rate_limit.pacer)
     limiter = RateLimitPolicy(rate_limit.limiter)
@@ -118,14 +121,17 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
                           config.degradation, config.oanda.request_timeout_s)
     upstream = UpstreamHealthTracker(bus, clock, config.oanda.base_url)
     holds = HoldStore(config.server.state_dir, bus, breakers, degradation)
+    handler = compose(policies, transport)
+    # streams (issue 13): gap fills go through the REST pipeline; connects through `stream`.
+    streams = Streams.build(config, clock, bus, transport, breakers.get("stream"), handler)
     board = StatusBoard(bus, breakers=breakers, limiter=limiter, degradation=degradation,
-                        upstream=upstream, decisions=DecisionLog(bus), holds_kept=holds.kept)
+                        upstream=upstream, decisions=DecisionLog(bus), holds_kept=holds.kept,
+                        streams=streams)
     observability = build_observability(
         config, bus, clock, breakers=[s.name for s in breakers.snapshots()],
         queue_length=lambda: _queue_length(limiter))
     return Parts(config, clock, bus, transport, breakers, limiter, rate_limit, degradation, cache,
-                 probe, upstream, holds, board, observability, policies,
-                 compose(policies, transport), orders)
+                 probe, upstream, holds, board, observability, policies, handler, orders, streams)
 
 
 def _queue_length(limiter: RateLimitPolicy) -> tuple[int, int]:
@@ -184,6 +190,7 @@ class App:
         tracing = parts.observability.tracing
         proxy = self.proxy = ProxyServicer(parts.handler, self.clock, self.bus,
                                            tracer=tracing if tracing.enabled else None)
+        proxy.Stream = StreamServicer(parts.streams.delivery).Stream  # type: ignore[method-assign]
         register(server, proxy, proxy_pb2.DESCRIPTOR.services_by_name["ProxyService"])
         control = ControlServicer(parts.board, parts.breakers, parts.degradation, self.bus,
                                   self.clock, max_watchers=self.config.server.max_status_watchers,
@@ -229,6 +236,7 @@ class App:
         self.parts.board.ready = False
         self.admin.draining = True
         await self.health.enter_graceful_shutdown()
+        await self.parts.streams.close()  # streams (issue 13): subscribers end, then resume
         if self.grpc_server is not None:
             cut_off = asyncio.get_running_loop().call_later(
                 max(0.0, grace - min(_CUT_OFF_MARGIN_S, grace / 4)), self._cut_off)

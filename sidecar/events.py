@@ -174,6 +174,35 @@ class ControlAction(Event):
     after: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class StreamChanged(Event):
+    """An upstream stream connection changed state (CONTRACT §8)."""
+
+    stream: str  # "pricing" or "transactions"
+    key: str  # the connection: stream, masked account, instruments
+    state: str  # "connecting", "connected", "reconnecting", "closed"
+    reason: str  # "connected", "end_of_stream", "heartbeat_timeout", "circuit_open", ...
+    reconnects: int = 0
+    down_since: float | None = None  # wall seconds: since when it has delivered nothing
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSubscribersChanged(Event):
+    stream: str
+    key: str
+    subscribers: int  # of this connection
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReplayed(Event):
+    """Transactions read from transactions/sinceid to fill a gap (or a subscriber's resume)."""
+
+    stream: str
+    key: str
+    count: int
+
+
 E = TypeVar("E", bound=Event)
 Subscriber = Callable[[Any], None]
 

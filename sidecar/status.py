@@ -8,7 +8,7 @@ degradation change.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sidecar.events import (
@@ -17,6 +17,7 @@ from sidecar.events import (
     Event,
     EventBus,
     SharedLimitChanged,
+    StreamChanged,
 )
 
 
@@ -37,25 +38,28 @@ class StatusSnapshot:
     ready: bool
     holds_kept: bool = False
     decisions: list[Any] | None = None
+    streams: list[Any] = field(default_factory=list)
 
 
 class StatusBoard:
     def __init__(self, bus: EventBus, *, breakers: _Registry | None = None,
                  limiter: _Snapshotting | None = None, degradation: _Snapshotting | None = None,
                  upstream: _Snapshotting | None = None, decisions: Any | None = None,
-                 holds_kept: bool = False) -> None:
+                 holds_kept: bool = False, streams: _Registry | None = None) -> None:
         self.breakers = breakers
         self.limiter = limiter
         self.degradation = degradation
         self.upstream = upstream
         self.decisions = decisions
         self.holds_kept = holds_kept
+        self.streams = streams
         self.ready = False
         self._version = 0
         self._changed = asyncio.Event()
         bus.subscribe(BreakerTransition, self._on_change)
         bus.subscribe(DegradationChanged, self._on_change)
         bus.subscribe(SharedLimitChanged, self._on_change)
+        bus.subscribe(StreamChanged, self._on_change)
 
     def snapshot(self) -> StatusSnapshot:
         return StatusSnapshot(
@@ -66,6 +70,7 @@ class StatusBoard:
             ready=self.ready,
             holds_kept=self.holds_kept,
             decisions=self.decisions.snapshot() if self.decisions else [],
+            streams=self.streams.snapshots() if self.streams else [],
         )
 
     def _on_change(self, event: Event) -> None:

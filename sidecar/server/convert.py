@@ -19,6 +19,7 @@ from sidecar.vocabulary import (
     Override,
     UpstreamHealth,
 )
+from sidecar.streams.messages import StreamMessage
 
 LEVEL_TO_PB = {
     Level.NONE: ppb.DEGRADATION_LEVEL_NONE,
@@ -49,6 +50,7 @@ ORDER_OUTCOME_TO_PB = {
     OrderOutcome.PLACED: cpb.ORDER_OUTCOME_PLACED,
     OrderOutcome.NOT_PLACED: cpb.ORDER_OUTCOME_NOT_PLACED,
     OrderOutcome.NOT_SEEN: cpb.ORDER_OUTCOME_NOT_SEEN,
+from sidecar.streams.messages import StreamMessage
 }
 CRITICAL = ppb.PRIORITY_CRITICAL
 _PRIORITIES = frozenset({ppb.PRIORITY_UNSPECIFIED, ppb.PRIORITY_NORMAL, ppb.PRIORITY_CRITICAL})
@@ -135,6 +137,21 @@ def upstream_status(snap: Any | None) -> cpb.UpstreamStatus | None:
         recent_error_rate=snap.recent_error_rate, base_url=snap.base_url)
 
 
+def stream_message(message: StreamMessage) -> ppb.StreamMessage:
+    return ppb.StreamMessage(line=message.line, type=message.type,
+                             transaction_id=message.transaction_id, replayed=message.replayed)
+
+
+def stream_status(snap: Any) -> cpb.StreamStatus:
+    return cpb.StreamStatus(
+        path_template=snap.path_template, instruments=list(snap.instruments),
+        subscribers=snap.subscribers,
+        state=STREAM_STATE_TO_PB.get(snap.state, cpb.STREAM_STATE_UNSPECIFIED),
+        reconnects=snap.reconnects, last_message_at=timestamp(snap.last_message_at),
+        last_transaction_id=snap.last_transaction_id, account=snap.account,
+        down_since=timestamp(snap.down_since), last_error=snap.last_error or "")
+
+
 def status_response(snap: StatusSnapshot, version: str) -> cpb.GetStatusResponse:
     return cpb.GetStatusResponse(
         breakers=[breaker_status(b) for b in snap.breakers],
@@ -158,3 +175,4 @@ def order_outcome_response(client_order_id: str, record: Any | None
         outcome=ORDER_OUTCOME_TO_PB.get(record.outcome, cpb.ORDER_OUTCOME_UNSPECIFIED),
         transaction_ids=list(record.transaction_ids), decided_at=timestamp(record.decided_at),
         account_id=record.account_id)
+from sidecar.streams.messages import StreamMessage

@@ -73,6 +73,13 @@ class AiohttpTransport:
         # connection. A PUT closes a position: every resend must be the retry policy's decision.
         self._session._retry_connection = False
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The keep-alive session (streams open their connections through it, so they share
+        the new-connections budget)."""
+        assert self._session is not None, "transport not started"
+        return self._session
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
