@@ -10,6 +10,8 @@ from aiohttp import web
 
 from sidecar.sim.faults import Fault, FaultRegistry
 from sidecar.sim.state import SimState
+from sidecar.sim.stream_faults import StreamFault
+from sidecar.sim.streams import STREAMS
 from sidecar.sim.wire import json_response
 
 
@@ -56,24 +58,39 @@ CONTROL = web.AppKey("sim_control", Controllable)
 
 
 async def add_fault(request: web.Request) -> web.Response:
+    data = await request.json()
+    if isinstance(data, dict) and str(data.get("kind", "")).startswith("stream_"):
+        return add_stream_fault(request, data)  # the streams' faults (sim/stream_faults.py)
     try:
-        fault = Fault.from_json(await request.json())
+        fault = Fault.from_json(data)
     except (ValueError, TypeError) as exc:
         return json_response({"errorMessage": f"invalid fault: {exc}"}, 400)
     return json_response({"id": request.app[CONTROL].faults.add(fault)})
 
 
+def add_stream_fault(request: web.Request, data: dict[str, Any]) -> web.Response:
+    try:
+        fault = StreamFault.from_json(data)
+    except (ValueError, TypeError) as exc:
+        return json_response({"errorMessage": f"invalid fault: {exc}"}, 400)
+    return json_response({"id": request.app[STREAMS].faults.add(fault)})
+
+
 async def list_faults(request: web.Request) -> web.Response:
-    return json_response({"faults": request.app[CONTROL].faults.list()})
+    return json_response({"faults": request.app[CONTROL].faults.list()
+                          + request.app[STREAMS].faults.list()})
 
 
 async def clear_faults(request: web.Request) -> web.Response:
     request.app[CONTROL].faults.clear()
+    request.app[STREAMS].faults.clear()
     return json_response({"cleared": True})
 
 
 async def delete_fault(request: web.Request) -> web.Response:
-    if not request.app[CONTROL].faults.remove(request.match_info["id"]):
+    fault_id = request.match_info["id"]
+    if not (request.app[CONTROL].faults.remove(fault_id)
+            or request.app[STREAMS].faults.remove(fault_id)):
         return json_response({"errorMessage": "no such fault"}, 404)
     return json_response({"deleted": request.match_info["id"]})
 

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from sidecar.clock import Clock, SystemClock
-from sidecar.sim import admin, controls, order_faults, refusals, routes
+from sidecar.sim import admin, controls, order_faults, refusals, routes, streams
 from sidecar.sim.admin import CONTROL, RequestRecord
 from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.faults import Fault, FaultRegistry, Plan, fault_body
@@ -64,6 +64,7 @@ class Simulator:
         self.faults = FaultRegistry(self.clock, seed)
         self.order_faults = OrderFaults(seed)  # commit-then-503/hang, lookup lag
         self.limiter = SlidingWindowLimit(rate_limit_per_s)
+        self.streams = streams.SimStreams(self.state, self.clock)  # pricing/transaction streams
         self.requests: list[RequestRecord] = []
         self._request_ids = itertools.count(60_000_000_000_000_000 + seed * 1_000_000_000)
         self._runner: web.AppRunner | None = None
@@ -81,6 +82,7 @@ class Simulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Bind and serve; returns (and sets) `url`."""
         self._closing.clear()
+        self.streams.reopen()
         runner = web.AppRunner(build_app(self), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
@@ -96,6 +98,7 @@ class Simulator:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        self.streams.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -114,6 +117,7 @@ class Simulator:
         self.controls.reset()
         self.faults.clear()
         self.order_faults.set_lag(0.0)
+        self.streams.faults.clear()
         self.requests.clear()
         self.limiter.reset()
 
@@ -247,6 +251,7 @@ def build_app(sim: Simulator) -> web.Application:
     app[CONTROL] = sim
     app[controls.CONTROLS] = sim.controls
     routes.add_routes(app)
+    streams.add_routes(app, sim.streams)
     admin.add_routes(app)
     controls.add_routes(app)
     order_faults.add_routes(app, sim.order_faults)
