@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -77,6 +78,7 @@ class Collector:
         self.call = stub.Stream(proxy_pb2.StreamRequest(path=path, query=query or {},
                                                         since_transaction_id=since))
         self.messages: list[proxy_pb2.StreamMessage] = []
+        self.arrived: list[float] = []  # time.monotonic() of each message
         self.error: grpc.aio.AioRpcError | None = None
         self._delay = delay_s
         self.task = asyncio.ensure_future(self._read())
@@ -85,6 +87,7 @@ class Collector:
         try:
             async for message in self.call:
                 self.messages.append(message)
+                self.arrived.append(time.monotonic())
                 if self._delay:
                     await asyncio.sleep(self._delay)
         except grpc.aio.AioRpcError as exc:
