@@ -11,6 +11,8 @@ upstream_throttled             AttemptFinished 429 (warning)             quiet_s
 degradation_read_only          DegradationChanged to read_only, automatic
                                (critical)                                leaving read_only
 degradation_manual_read_only   the same, manual (warning, Slack only)    leaving read_only
+stream_down:<stream>:<key>     StreamChanged reconnecting for longer     connected or closed
+                               than stream_down_s (critical)
 
 Operator actions (forced open, manual READ_ONLY) are announced in Slack but never page: the
 person who did it does not need waking, the team channel should know calls are refused on purpose.
@@ -26,7 +28,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sidecar.alerting.market_hours import in_weekly_closure
-from sidecar.events import AttemptFinished, BreakerTransition, DegradationChanged, Event
+from sidecar.events import (
+    AttemptFinished,
+    BreakerTransition,
+    DegradationChanged,
+    Event,
+    StreamChanged,
+)
 from sidecar.vocabulary import BreakerState, Level, Verdict, classify
 
 Action = Literal["trigger", "resolve"]
@@ -48,6 +56,7 @@ _CLEARED = {
     THROTTLED: "No 429 from OANDA for {quiet_s:g} s",
     READ_ONLY: "Sidecar left READ_ONLY (now {to_level}): orders can be placed again",
     MANUAL_READ_ONLY: "Sidecar left READ_ONLY (now {to_level}): orders can be placed again",
+    "stream_down": "OANDA {stream} stream {key} is {state} again",
 }
 
 
@@ -68,11 +77,15 @@ class Signal:
 class ConditionTracker:
     """Remembers which conditions are active; `observe` is cheap for uninteresting events."""
 
-    def __init__(self, quiet_s: float, *, quiet_in_closure: bool = False) -> None:
+    def __init__(self, quiet_s: float, *, quiet_in_closure: bool = False,
+                 stream_down_s: float = 30.0) -> None:
         self.quiet_s = quiet_s
         self._quiet_in_closure = quiet_in_closure
+        self.stream_down_s = stream_down_s
         self._active: dict[str, Signal] = {}
         self._last_429: float | None = None  # monotonic, while THROTTLED is active
+        # Streams reconnecting: condition -> (monotonic time it becomes an alert, details).
+        self._streams_down: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def is_active(self, condition: str) -> bool:
         return condition in self._active
@@ -84,18 +97,47 @@ class ConditionTracker:
             return self._breaker(event)
         if isinstance(event, DegradationChanged):
             return self._degradation(event)
+        if isinstance(event, StreamChanged):
+            return self._stream(event, now)
         return _NO_SIGNALS
 
     def next_deadline(self) -> float | None:
         """When `due` may next have something to say (monotonic), or None."""
-        return None if self._last_429 is None else self._last_429 + self.quiet_s
+        deadlines = [d for d, _ in self._streams_down.values()]
+        if self._last_429 is not None:
+            deadlines.append(self._last_429 + self.quiet_s)
+        return min(deadlines, default=None)
 
     def due(self, now: float, wall: float) -> tuple[Signal, ...]:
-        """Resolves that fall due by time alone (the 429 quiet period)."""
+        """What falls due by time alone: the 429 quiet period, streams down too long."""
+        out = self._streams_due(now, wall)
         if self._last_429 is None or now < self._last_429 + self.quiet_s:
-            return _NO_SIGNALS
+            return out
         self._last_429 = None
-        return self._resolve(THROTTLED, wall, {"quiet_s": self.quiet_s})
+        return out + self._resolve(THROTTLED, wall, {"quiet_s": self.quiet_s})
+
+    def _stream(self, ev: StreamChanged, now: float) -> tuple[Signal, ...]:
+        condition = f"stream_down:{ev.stream}:{ev.key}"
+        details = {"stream": ev.stream, "key": ev.key, "state": ev.state, "reason": ev.reason,
+                   "down_since": ev.down_since, "last_error": ev.error}
+        if ev.state == "reconnecting":
+            if condition not in self._streams_down and condition not in self._active:
+                self._streams_down[condition] = (now + self.stream_down_s, details)
+            return _NO_SIGNALS
+        self._streams_down.pop(condition, None)
+        return self._resolve(condition, ev.at, details)
+
+    def _streams_due(self, now: float, wall: float) -> tuple[Signal, ...]:
+        out: tuple[Signal, ...] = _NO_SIGNALS
+        for condition, (deadline, details) in list(self._streams_down.items()):
+            if now >= deadline:
+                del self._streams_down[condition]
+                out += self._trigger(
+                    condition, "stream_down", "critical", BOTH, wall,
+                    f"OANDA {details['stream']} stream {details['key']} down for more than "
+                    f"{self.stream_down_s:g} s ({details['reason']}): subscribers get nothing "
+                    "new", details)
+        return out
 
     def _attempt(self, ev: AttemptFinished, now: float) -> tuple[Signal, ...]:
         status = ev.status

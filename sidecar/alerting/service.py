@@ -24,7 +24,14 @@ from sidecar.alerting.pagerduty import PagerDutyChannel
 from sidecar.alerting.slack import SlackChannel
 from sidecar.clock import Clock
 from sidecar.config import AlertsConfig, Secrets
-from sidecar.events import AttemptFinished, BreakerTransition, DegradationChanged, Event, EventBus
+from sidecar.events import (
+    AttemptFinished,
+    BreakerTransition,
+    DegradationChanged,
+    Event,
+    EventBus,
+    StreamChanged,
+)
 
 RECENT_MAX = 50
 
@@ -38,7 +45,8 @@ class Alerting:
                  backoff_base_s: float = 1.0, backoff_max_s: float = 30.0) -> None:
         self._clock = clock
         self._tracker = ConditionTracker(quiet_s=config.aggregation_window_s,
-                                         quiet_in_closure=config.quiet_during_weekly_closure)
+                                         quiet_in_closure=config.quiet_during_weekly_closure,
+                                         stream_down_s=config.stream_down_s)
         self._aggregator = Aggregator(config.aggregation_window_s)
         self._recent: deque[Alert] = deque(maxlen=RECENT_MAX)
         self._session, self._own_session = session, session is None
@@ -53,7 +61,8 @@ class Alerting:
         self._timer: asyncio.Task[None] | None = None
         self._unsubscribe = [bus.subscribe(AttemptFinished, self._on_event),
                              bus.subscribe(BreakerTransition, self._on_event),
-                             bus.subscribe(DegradationChanged, self._on_event)]
+                             bus.subscribe(DegradationChanged, self._on_event),
+                             bus.subscribe(StreamChanged, self._on_stream)]
 
     @staticmethod
     def _channels(config: AlertsConfig, secrets: Secrets,
@@ -118,6 +127,11 @@ class Alerting:
             for signal in signals:
                 self._offer(signal, now)
             self._rearm()
+
+    def _on_stream(self, event: StreamChanged) -> None:
+        # A stream going down arms a deadline without a signal yet: the timer must know.
+        self._on_event(event)
+        self._rearm()
 
     def _offer(self, signal: Signal, now: float) -> None:
         alert = self._aggregator.offer(signal, now)

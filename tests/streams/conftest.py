@@ -1,6 +1,7 @@
 """Stream fixtures: the real simulator as OANDA's REST and stream host, the real sidecar on
 loopback, short heartbeats and timeouts so that failures are found in a second or two."""
 
+# ruff: noqa: ASYNC109  (test helpers: `timeout` bounds a local wait)
 from __future__ import annotations
 
 import asyncio

@@ -25,6 +25,7 @@ from oanda_sidecar_client.models import (
     SidecarStatus,
     UpstreamStatus,
 )
+from oanda_sidecar_client.streams import StreamMessage
 from oanda_sidecar_client.sync import SidecarClient
 
 __version__ = "0.1.0"
@@ -46,6 +47,7 @@ __all__ = [
     "SidecarClient",
     "SidecarError",
     "SidecarStatus",
+    "StreamMessage",
     "UpstreamStatus",
     "errors",
 ]

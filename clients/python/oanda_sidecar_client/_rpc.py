@@ -27,6 +27,9 @@ class Methods:
         self.execute = unary(_PROXY + "Execute",
                              request_serializer=ppb.ExecuteRequest.SerializeToString,
                              response_deserializer=ppb.ExecuteResponse.FromString)
+        self.stream = stream(_PROXY + "Stream",
+                             request_serializer=ppb.StreamRequest.SerializeToString,
+                             response_deserializer=ppb.StreamMessage.FromString)
         self.get_status = unary(_CONTROL + "GetStatus",
                                 request_serializer=cpb.GetStatusRequest.SerializeToString,
                                 response_deserializer=cpb.GetStatusResponse.FromString)

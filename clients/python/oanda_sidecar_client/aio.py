@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
+import asyncio
+import random
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import grpc
 
 from oanda_sidecar_client import _convert as conv
+from oanda_sidecar_client import streams as _streams
 from oanda_sidecar_client._convert import Body, QueryValue
 from oanda_sidecar_client._gen.oanda.sidecar.v1 import control_pb2 as cpb
 from oanda_sidecar_client._rpc import (
@@ -21,7 +24,7 @@ from oanda_sidecar_client._rpc import (
     control_metadata,
     metadata_pairs,
 )
-from oanda_sidecar_client.errors import error_from_rpc
+from oanda_sidecar_client.errors import SidecarError, error_from_rpc
 from oanda_sidecar_client.models import (
     BreakerOverride,
     BreakerStatus,
@@ -32,6 +35,7 @@ from oanda_sidecar_client.models import (
     Priority,
     SidecarStatus,
 )
+from oanda_sidecar_client.streams import StreamMessage
 
 
 class AsyncSidecarClient:
@@ -127,6 +131,52 @@ class AsyncSidecarClient:
                      timeout: float | None = None) -> ExecuteResult:
         return await self.execute("DELETE", path, query=query, headers=headers,
                                   priority=priority, timeout=timeout)
+
+    # --- ProxyService.Stream -----------------------------------------------------------------
+
+    async def transactions(self, account: str, *, since: str | None = None,
+                           resume: bool = True) -> AsyncGenerator[StreamMessage, None]:
+        """The account's transactions: first every one after `since`, then live ones, each
+        exactly once in ID order (heartbeats and the sidecar's notices in between). After a
+        SLOW_CONSUMER or a sidecar restart it resumes by itself from the last ID it yielded."""
+        cursor = _streams.Cursor(since)
+        async for msg in self._stream(lambda: _streams.transactions_request(account,
+                                                                              cursor.since),
+                                      resume):
+            if cursor.accept(msg):
+                yield msg
+
+    async def prices(self, account: str, instruments: Sequence[str] | str, *,
+                     snapshot: bool = True, home_conversions: bool = False,
+                     resume: bool = True) -> AsyncGenerator[StreamMessage, None]:
+        """Prices of `instruments` (newest wins if you read slowly), heartbeats, notices."""
+        request = _streams.prices_request(account, tuple(instruments) if not isinstance(
+            instruments, str) else instruments, snapshot, home_conversions)
+        async for msg in self._stream(lambda: request, resume):
+            yield msg
+
+    async def _stream(self, request: Callable[[], Any],
+                      resume: bool) -> AsyncGenerator[StreamMessage, None]:
+        attempt, rng = 0, random.Random()
+        while True:
+            call = self._rpc.stream(request(), metadata=self._metadata,
+                                    wait_for_ready=self._wait or attempt > 0)
+            error: SidecarError | None = None
+            try:
+                async for pb in call:
+                    attempt = 0
+                    yield _streams.message(pb)
+            except grpc.RpcError as exc:
+                error = error_from_rpc(exc)
+                if not resume or not _streams.resumable(error):
+                    raise error from exc
+            finally:
+                call.cancel()
+            if not resume:
+                return
+            await asyncio.sleep(_streams.resume_delay(
+                attempt if error is None or error.reason != "SLOW_CONSUMER" else 0, rng))
+            attempt += 1
 
     # --- ControlService -------------------------------------------------------------------
 

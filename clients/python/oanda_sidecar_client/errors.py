@@ -116,6 +116,10 @@ class Unauthenticated(SidecarError):
     """A Control RPC without a valid token."""
 
 
+class SlowConsumer(SidecarError):
+    """A stream subscriber fell too far behind; `transactions()` resumes by itself."""
+
+
 class NotFound(SidecarError):
     """A Control RPC named something that does not exist (e.g. an unknown breaker)."""
 
@@ -130,6 +134,7 @@ _BY_REASON: dict[str, type[SidecarError]] = {
     "DEADLINE_EXCEEDED": DeadlineExceeded,
     "UNAUTHENTICATED": Unauthenticated,
     "NOT_FOUND": NotFound,
+    "SLOW_CONSUMER": SlowConsumer,
 }
 # Without details only these codes mean the same thing whoever produced them (a client-side
 # deadline, an auth proxy); anything else stays a plain SidecarError with its code.
