@@ -20,6 +20,7 @@ from sidecar.sim.server import Simulator
 from tests.e2e.conftest import (  # noqa: F401  (fixtures)
     TOKEN,
     SidecarFactory,
+    merge,
     sidecar_factory,
     sim,
 )
