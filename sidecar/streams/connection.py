@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 from sidecar.clock import Clock
 from sidecar.config import StreamsConfig
@@ -34,14 +36,19 @@ from sidecar.streams.messages import (
 from sidecar.streams.subscribers import Outbox
 from sidecar.streams.watchdog import Watchdog
 from sidecar.upstream.health import is_failure_status
-from sidecar.upstream.streaming import LineReader, StreamBroken, StreamOpener, StreamRefused
+from sidecar.upstream.streaming import LineReader, StreamBroken, StreamRefused
 
 ANCHOR = "_ANCHOR"  # internal: where the connection's transaction feed starts
 
 
+class Opener(Protocol):
+    def open(self, path: str, query: dict[str, str],
+             ) -> AbstractAsyncContextManager[LineReader]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class StreamParts:
-    opener: StreamOpener
+    opener: Opener
     source: TransactionSource
     breaker: CircuitBreaker
     config: StreamsConfig
