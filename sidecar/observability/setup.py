@@ -21,6 +21,7 @@ from sidecar.lifecycle import Service
 from sidecar.observability.activity import Activity
 from sidecar.observability.logging import EventLogger, configure_logging
 from sidecar.observability.metrics import Metrics
+from sidecar.observability.stream_spans import StreamSpans
 from sidecar.observability.tracing import Tracing
 
 
@@ -31,10 +32,16 @@ class Observability:
     alerting: Alerting
     activity: Activity
     logger: EventLogger
+    stream_spans: StreamSpans | None = None  # streams (issue 13): a span per upstream connection
 
     @property
     def services(self) -> tuple[Service, ...]:
-        return (self.alerting, _Stopping(self.tracing.shutdown))
+        return (self.alerting, _Stopping(self._shutdown_tracing))
+
+    async def _shutdown_tracing(self) -> None:
+        if self.stream_spans is not None:
+            self.stream_spans.close()
+        await self.tracing.shutdown()
 
     def status_extras(self) -> dict[str, Any]:
         """What /api/status shows beside the GetStatus answer."""
@@ -48,7 +55,9 @@ def build_observability(config: Config, bus: EventBus, clock: Clock, *, breakers
     tracing = Tracing(config.telemetry, bus, upstream_url=config.oanda.base_url)
     alerting = Alerting(config.alerts, config.secrets, bus, clock, source=_source(),
                         on_result=metrics.alert_sent)
-    return Observability(metrics, tracing, alerting, Activity(bus, clock), EventLogger(bus))
+    spans = StreamSpans(tracing.tracer, bus) if tracing.tracer is not None else None
+    return Observability(metrics, tracing, alerting, Activity(bus, clock), EventLogger(bus),
+                         spans)
 
 
 def configure_process_logging(config: Config) -> None:

@@ -129,6 +129,11 @@ class Tracing:
         ]
         self._unsubscribe = [bus.subscribe(kind, handler) for kind, handler in subscriptions]
 
+    @property
+    def tracer(self) -> trace.Tracer | None:
+        """The private provider's tracer (None when disabled), for spans not tied to Execute."""
+        return self._tracer if self.enabled else None
+
     def execute_span(self, metadata: Sequence[tuple[str, str | bytes]] | None, method: str,
                      path_template: str | None = None) -> AbstractContextManager[Span]:
         """The SERVER span of one Execute, current while the context is open. The path's
