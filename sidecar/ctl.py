@@ -160,6 +160,8 @@ def format_status(s: SidecarStatus) -> str:
         "",
         format_decisions(s),
     ]
+    if s.streams:
+        lines += ["", format_streams(s.streams)]
     return "\n".join(lines)
 
 
@@ -167,6 +169,18 @@ def _shared_line(shared: SharedRateLimitStatus) -> str:
     state = "shared" if shared.healthy else "FALLBACK (local rate)"
     return (f"  shared:    {shared.backend} {state}, key {shared.key_hash}, "
             f"errors {shared.errors_total}, since {_when(shared.since)}")
+
+
+def format_streams(streams: Any) -> str:
+    rows = [("STREAM", "ACCOUNT", "INSTRUMENTS", "STATE", "SUBS", "RECONNECTS", "LAST TX",
+             "LAST MESSAGE")]
+    for st in streams:
+        rows.append((st.path_template.rsplit("/", 2)[-2], st.account,
+                     ",".join(st.instruments) or "-",
+                     cpb.StreamState.Name(st.state).removeprefix("STREAM_STATE_"),
+                     str(st.subscribers), str(st.reconnects), st.last_transaction_id or "-",
+                     _ago(st.last_message_at)))
+    return _table(rows)
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> str:

@@ -10,7 +10,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from sidecar.ctl import format_status
 from sidecar.observability.stream_spans import StreamSpans
+from sidecar.server.convert import status_response
 from sidecar.sim.server import Simulator
 from tests.e2e.conftest import SidecarFactory
 from tests.streams.conftest import (
@@ -73,6 +75,8 @@ async def test_metrics_status_and_spans(sim: Simulator, sidecar_factory: Sidecar
         assert 'oanda_sidecar_breaker_state{breaker="stream"} 0.0' in text
         assert "101-004" not in text
         assert {s["pathTemplate"] for s in api["streams"]} == set(by_template)
+        text = format_status(status_response(app.parts.board.snapshot(), "test"))
+        assert "transactions  ***-***-****-001" in text and "EUR_USD,USD_JPY" in text
         for c in (*txs, prices):
             await c.close()
     finished = exporter.get_finished_spans()
