@@ -73,3 +73,44 @@ async def test_slow_price_subscriber_gets_the_newest_price_and_bounded_memory(
     lag = [n for n in last_slow if last_slow[n] < newest[n]]
     assert len(lag) <= len(names)  # not a backlog: at most one stale round
     await fast.close()
+
+
+async def test_typed_client_slow_price_reader_gets_fresh_prices(
+        sim: Simulator, stream_sidecar: App) -> None:
+    from datetime import datetime
+
+    from oanda_sidecar_client import AsyncSidecarClient
+
+    names = INSTRUMENTS.split(",")
+    ages: list[float] = []
+    async with AsyncSidecarClient(stream_sidecar.grpc_target) as client:
+        stream = client.prices(sim.account_id, names)
+        loop_end = asyncio.get_running_loop().time() + 4.0
+        async for m in stream:
+            if m.type == "PRICE":
+                t = datetime.fromisoformat(m.json()["time"].replace("000Z", "+00:00"))
+                ages.append(sim.clock.wall() - t.timestamp())
+            await asyncio.sleep(0.3)  # ~3 messages/s read; OANDA-like upstream sends 12/s
+            if asyncio.get_running_loop().time() > loop_end:
+                break
+        await stream.aclose()
+    # Newest wins end to end: what a slow reader gets is at most a round of reads old,
+    # never a backlog that grows with time.
+    assert ages and max(ages[len(ages) // 2:]) < 0.3 * (len(names) + 2) + 0.5
+
+
+def _sync_prices(target: str, account: str, n: int) -> list[str]:
+    from oanda_sidecar_client import SidecarClient
+
+    out: list[str] = []
+    with SidecarClient(target) as client:
+        for m in client.prices(account, ["EUR_USD"]):
+            out.append(m.type)
+            if out.count("PRICE") >= n:
+                break
+    return out
+
+
+async def test_sync_client_prices(sim: Simulator, stream_sidecar: App) -> None:
+    types = await asyncio.to_thread(_sync_prices, stream_sidecar.grpc_target, sim.account_id, 3)
+    assert types.count("PRICE") == 3

@@ -152,8 +152,31 @@ class AsyncSidecarClient:
         """Prices of `instruments` (newest wins if you read slowly), heartbeats, notices."""
         request = _streams.prices_request(account, tuple(instruments) if not isinstance(
             instruments, str) else instruments, snapshot, home_conversions)
-        async for msg in self._stream(lambda: request, resume):
-            yield msg
+        latest, wake = _streams.Latest(), asyncio.Event()
+        failure: list[BaseException] = []
+
+        async def read() -> None:
+            try:
+                async for msg in self._stream(lambda: request, resume):
+                    latest.put(msg)
+                    wake.set()
+            except BaseException as exc:  # handed to the reader below
+                failure.append(exc)
+                wake.set()
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while True:
+                msg = latest.take()
+                if msg is not None:
+                    yield msg
+                    continue
+                if failure:
+                    raise failure[0]
+                wake.clear()
+                await wake.wait()
+        finally:
+            reader.cancel()
 
     async def _stream(self, request: Callable[[], Any],
                       resume: bool) -> AsyncGenerator[StreamMessage, None]:

@@ -100,3 +100,33 @@ class Cursor:
     @property
     def since(self) -> str | None:
         return None if self.last is None else str(self.last)
+
+
+class Latest:
+    """Newest wins per instrument (and for the heartbeat), notices kept in order: what a slow
+    reader of prices() gets, so the network never holds a backlog of old prices for it."""
+
+    __slots__ = ("_pending", "_seq")
+
+    def __init__(self) -> None:
+        self._pending: dict[object, StreamMessage] = {}
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def put(self, msg: StreamMessage) -> None:
+        slot: object
+        if msg.type == PRICE:
+            slot = msg.json().get("instrument", "")
+        elif msg.type == HEARTBEAT:
+            slot = HEARTBEAT
+        else:
+            self._seq += 1
+            slot = self._seq
+        self._pending[slot] = msg
+
+    def take(self) -> StreamMessage | None:
+        if not self._pending:
+            return None
+        return self._pending.pop(next(iter(self._pending)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from types import TracebackType
@@ -194,14 +195,46 @@ class SidecarClient:
         """Prices of `instruments` (newest wins if you read slowly), heartbeats, notices."""
         request = _streams.prices_request(account, tuple(instruments) if not isinstance(
             instruments, str) else instruments, snapshot, home_conversions)
-        yield from self._stream(lambda: request, resume)
+        latest, cond = _streams.Latest(), threading.Condition()
+        failure: list[BaseException] = []
+        calls: list[Any] = []
 
-    def _stream(self, request: Callable[[], Any],
-                resume: bool) -> Generator[StreamMessage, None, None]:
+        def read() -> None:
+            try:
+                for msg in self._stream(lambda: request, resume, calls):
+                    with cond:
+                        latest.put(msg)
+                        cond.notify()
+            except BaseException as exc:  # handed to the reader below
+                with cond:
+                    failure.append(exc)
+                    cond.notify()
+
+        threading.Thread(target=read, name="oanda-sidecar-prices", daemon=True).start()
+        try:
+            while True:
+                with cond:
+                    cond.wait_for(lambda: len(latest) > 0 or bool(failure))
+                    msg = latest.take()
+                    if msg is None:
+                        raise failure[0]
+                yield msg
+        finally:
+            calls.append(None)  # stop: no resume after this
+            for call in calls[:-1]:
+                call.cancel()
+
+    def _stream(self, request: Callable[[], Any], resume: bool,
+                calls: list[Any] | None = None) -> Generator[StreamMessage, None, None]:
+        """`calls` (from another thread): the open call is kept there; a None appended stops."""
         attempt, rng = 0, random.Random()
         while True:
+            if calls is not None and None in calls:
+                return
             call = self._rpc.stream(request(), metadata=self._metadata,
                                     wait_for_ready=self._wait or attempt > 0)
+            if calls is not None:
+                calls[:] = [call, *(c for c in calls if c is None)]
             error: SidecarError | None = None
             try:
                 for pb in call:
