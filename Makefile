@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.orders
 	$(BIN)/python -m bench.ratelimit
+	$(BIN)/python -m bench streams
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["streams"]:  # the stream hub's figures (bench/streams.py)
+        from bench import streams
+
+        return streams.main(args[1:])
     ns = parse(argv)
     plan = runner.SMOKE if ns.smoke else runner.FULL
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop:
