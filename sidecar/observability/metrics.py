@@ -201,6 +201,9 @@ class Metrics:
             setattr(self, attr, kind(f"oanda_sidecar_{name}", help_text, labels,
                                      registry=self.registry, **extra))
 
+        self._define_streams(r, p)
+
+    def _define_streams(self, r: CollectorRegistry, p: str) -> None:
         self.stream_connected = Gauge(f"{p}stream_connected", "Upstream stream connections "
                                       "open and delivering", ["stream"], registry=r)
         self.stream_subscribers = Gauge(f"{p}stream_subscribers", "Local subscribers of the "
