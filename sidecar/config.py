@@ -25,9 +25,9 @@ from pydantic import (
 from sidecar.degradation.config import DEFAULT_CACHE_TEMPLATES, DegradationConfig
 from sidecar.errors import ConfigError
 from sidecar.orders.config import OrdersConfig
-from sidecar.streams.config import StreamsConfig
 from sidecar.secrets import TOKEN_ENV, Secrets
 from sidecar.secrets import read_secrets as _read_secrets
+from sidecar.streams.config import StreamsConfig
 from sidecar.upstream.endpoints import DEFAULT_CRITICAL, EndpointPattern
 
 __all__ = ["DEFAULT_CACHE_TEMPLATES", "Config", "DegradationConfig", "Secrets", "load_config"]

@@ -22,6 +22,7 @@ from oanda_sidecar_client.models import (
     DegradationStatus,
     SharedRateLimitStatus,
     SidecarStatus,
+    StreamStatus,
 )
 
 from sidecar.vocabulary import AUTOMATIC, Level, Override
@@ -171,15 +172,13 @@ def _shared_line(shared: SharedRateLimitStatus) -> str:
             f"errors {shared.errors_total}, since {_when(shared.since)}")
 
 
-def format_streams(streams: Any) -> str:
+def format_streams(streams: Sequence[StreamStatus]) -> str:
     rows = [("STREAM", "ACCOUNT", "INSTRUMENTS", "STATE", "SUBS", "RECONNECTS", "LAST TX",
              "LAST MESSAGE")]
     for st in streams:
-        rows.append((st.path_template.rsplit("/", 2)[-2], st.account,
-                     ",".join(st.instruments) or "-",
-                     cpb.StreamState.Name(st.state).removeprefix("STREAM_STATE_"),
+        rows.append((st.stream, st.account, ",".join(st.instruments) or "-", st.state.upper(),
                      str(st.subscribers), str(st.reconnects), st.last_transaction_id or "-",
-                     _ago(st.last_message_at)))
+                     _when(st.last_message_at)))
     return _table(rows)
 
 

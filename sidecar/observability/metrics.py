@@ -104,6 +104,14 @@ METRICS: tuple[tuple[str, Any, str, str, tuple[str, ...], tuple[float, ...] | No
      "answered OUTCOME_UNKNOWN and resolution goes on)", ("outcome",), None),
     ("orders_resolve_seconds", Histogram, "orders_resolve_seconds", "From an order's unknown "
      "outcome to its decision (placed or not_placed)", (), _RESOLVE_BUCKETS),
+    ("stream_connected", Gauge, "stream_connected", "Upstream stream connections open and "
+     "delivering", ("stream",), None),
+    ("stream_subscribers", Gauge, "stream_subscribers", "Local subscribers of the upstream "
+     "streams", ("stream",), None),
+    ("stream_reconnects", Counter, "stream_reconnects", "Upstream stream reconnects, by what "
+     "ended the previous connection", ("stream", "reason"), None),
+    ("stream_replayed", Counter, "stream_replayed", "Transactions read from "
+     "transactions/sinceid to fill a gap or a resume", ("stream",), None),
 )
 
 
@@ -151,6 +159,10 @@ class Metrics:
     alerts_sent: Counter
     orders_resolved: Counter
     orders_resolve_seconds: Histogram
+    stream_connected: Gauge
+    stream_subscribers: Gauge
+    stream_reconnects: Counter
+    stream_replayed: Counter
 
     def __init__(self, bus: EventBus, *, breakers: Sequence[str] = ("rest",),
                  rate_per_s: float | None = None) -> None:
@@ -200,20 +212,6 @@ class Metrics:
             extra = {"buckets": buckets} if buckets else {}
             setattr(self, attr, kind(f"oanda_sidecar_{name}", help_text, labels,
                                      registry=self.registry, **extra))
-
-        self._define_streams(r, p)
-
-    def _define_streams(self, r: CollectorRegistry, p: str) -> None:
-        self.stream_connected = Gauge(f"{p}stream_connected", "Upstream stream connections "
-                                      "open and delivering", ["stream"], registry=r)
-        self.stream_subscribers = Gauge(f"{p}stream_subscribers", "Local subscribers of the "
-                                        "upstream streams", ["stream"], registry=r)
-        self.stream_reconnects = Counter(f"{p}stream_reconnects", "Upstream stream reconnects, "
-                                         "by what ended the previous connection",
-                                         ["stream", "reason"], registry=r)
-        self.stream_replayed = Counter(f"{p}stream_replayed", "Transactions read from "
-                                       "transactions/sinceid to fill a gap or a resume",
-                                       ["stream"], registry=r)
 
     def render(self) -> tuple[bytes, str]:
         """Body and content type for GET /metrics (text format 0.0.4: every scraper reads it)."""

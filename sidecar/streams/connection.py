@@ -14,11 +14,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from sidecar.backoff import backoff_delay
 from sidecar.clock import Clock
 from sidecar.config import StreamsConfig
 from sidecar.errors import CircuitOpen, InvalidRequest, SidecarError, UpstreamError
 from sidecar.events import EventBus, StreamChanged, StreamReplayed
-from sidecar.policies.backoff import backoff_delay
 from sidecar.policies.breaker import CircuitBreaker
 from sidecar.streams.gapfill import TransactionSource
 from sidecar.streams.messages import (
@@ -35,8 +35,8 @@ from sidecar.streams.messages import (
 )
 from sidecar.streams.subscribers import Outbox
 from sidecar.streams.watchdog import Watchdog
-from sidecar.upstream.health import is_failure_status
 from sidecar.upstream.streaming import LineReader, StreamBroken, StreamRefused
+from sidecar.vocabulary import classify
 
 ANCHOR = "_ANCHOR"  # internal: where the connection's transaction feed starts
 
@@ -145,7 +145,7 @@ class UpstreamStream:
                 return await self._connected(reader)
         except StreamRefused as exc:
             reported = True
-            if is_failure_status(exc.status):
+            if classify(exc.status).is_failure:
                 breaker.on_failure(permit, f"http_{exc.status}")
                 return _Ended(f"http_{exc.status}", exc.message)
             breaker.on_success(permit)  # OANDA answered: the request itself is wrong

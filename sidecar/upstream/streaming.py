@@ -32,8 +32,6 @@ class StreamBroken(UpstreamConnectionLost):
 class StreamRefused(UpstreamError):
     """OANDA answered the stream request with a status other than 200."""
 
-    kind = "http_error"
-
     def __init__(self, status: int, body: bytes) -> None:
         super().__init__(f"OANDA refused the stream: HTTP {status} "
                          f"{body[:200].decode('utf-8', 'replace')}")

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from sidecar.backoff import backoff_delay
 from sidecar.clock import FakeClock
 from sidecar.config import BreakerConfig, StreamsConfig
 from sidecar.errors import SlowConsumer, UpstreamConnectError
 from sidecar.events import StreamChanged
-from sidecar.policies.backoff import backoff_delay
 from sidecar.policies.breaker import CircuitBreaker
 from sidecar.streams.connection import StreamParts, UpstreamStream
 from sidecar.streams.messages import StreamKey, StreamKind, StreamMessage, notice

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import aiohttp
+from oanda_sidecar_client._convert import sidecar_status
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,7 +29,7 @@ from tests.streams.conftest import (
 
 async def test_metrics_status_and_spans(sim: Simulator, sidecar_factory: SidecarFactory) -> None:
     sim.streams.heartbeat_s = 0.3
-    app = await sidecar_factory(observability=True, oanda={"stream_url": sim.url},
+    app = await sidecar_factory(oanda={"stream_url": sim.url},
                                 **STREAM_CONFIG)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -75,7 +76,7 @@ async def test_metrics_status_and_spans(sim: Simulator, sidecar_factory: Sidecar
         assert 'oanda_sidecar_breaker_state{breaker="stream"} 0.0' in text
         assert "101-004" not in text
         assert {s["pathTemplate"] for s in api["streams"]} == set(by_template)
-        text = format_status(status_response(app.parts.board.snapshot(), "test"))
+        text = format_status(sidecar_status(status_response(app.parts.board.snapshot(), "test")))
         assert "transactions  ***-***-****-001" in text and "EUR_USD,USD_JPY" in text
         for c in (*txs, prices):
             await c.close()

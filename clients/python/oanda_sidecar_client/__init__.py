@@ -23,6 +23,7 @@ from oanda_sidecar_client.models import (
     RateLimitStatus,
     SharedRateLimitStatus,
     SidecarStatus,
+    StreamStatus,
     UpstreamStatus,
 )
 from oanda_sidecar_client.streams import StreamMessage
@@ -48,6 +49,7 @@ __all__ = [
     "SidecarError",
     "SidecarStatus",
     "StreamMessage",
+    "StreamStatus",
     "UpstreamStatus",
     "errors",
 ]

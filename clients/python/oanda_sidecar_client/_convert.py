@@ -22,6 +22,7 @@ from oanda_sidecar_client.models import (
     RateLimitStatus,
     SharedRateLimitStatus,
     SidecarStatus,
+    StreamStatus,
     UpstreamStatus,
 )
 
@@ -172,7 +173,8 @@ def sidecar_status(msg: cpb.GetStatusResponse) -> SidecarStatus:
         version=msg.version, ready=msg.ready, holds_kept=msg.holds_kept,
         recent_decisions=tuple(Decision(at=_time(d, "at"), method=d.method,
                                         endpoint=d.endpoint, outcome=d.outcome,
-                                        detail=d.detail) for d in msg.recent_decisions))
+                                        detail=d.detail) for d in msg.recent_decisions),
+        streams=tuple(stream_status(s) for s in msg.streams))
 
 
 def order_outcome(msg: cpb.GetOrderOutcomeResponse) -> OrderOutcome:
@@ -181,3 +183,13 @@ def order_outcome(msg: cpb.GetOrderOutcomeResponse) -> OrderOutcome:
         client_order_id=msg.client_order_id, outcome=name,  # type: ignore[arg-type]
         transaction_ids=tuple(msg.transaction_ids), decided_at=_time(msg, "decided_at"),
         account_id=msg.account_id)
+
+
+def stream_status(msg: cpb.StreamStatus) -> StreamStatus:
+    return StreamStatus(
+        path_template=msg.path_template, account=msg.account,
+        instruments=tuple(msg.instruments), subscribers=msg.subscribers,
+        state=_enum_name(cpb.StreamState, msg.state, "STREAM_STATE_"),
+        reconnects=msg.reconnects, last_message_at=_time(msg, "last_message_at"),
+        last_transaction_id=msg.last_transaction_id, down_since=_time(msg, "down_since"),
+        last_error=msg.last_error)

@@ -23,6 +23,7 @@ __all__ = [
     "RateLimitStatus",
     "SharedRateLimitStatus",
     "SidecarStatus",
+    "StreamStatus",
     "UpstreamStatus",
 ]
 
@@ -171,6 +172,27 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamStatus:
+    """One upstream stream connection, shared by `subscribers` local subscribers."""
+
+    path_template: str
+    account: str  # masked
+    instruments: tuple[str, ...]
+    subscribers: int
+    state: str  # connecting, connected, reconnecting, closing
+    reconnects: int
+    last_message_at: datetime | None
+    last_transaction_id: str
+    down_since: datetime | None
+    last_error: str
+
+    @property
+    def stream(self) -> str:
+        """`pricing` or `transactions`."""
+        return self.path_template.rsplit("/", 2)[-2]
+
+
+@dataclass(frozen=True, slots=True)
 class SidecarStatus:
     """Everything an operator needs at a glance (GetStatus / WatchStatus)."""
 
@@ -182,6 +204,7 @@ class SidecarStatus:
     ready: bool
     holds_kept: bool = False  # operator holds survive a restart (server.state_dir set)
     recent_decisions: tuple[Decision, ...] = ()  # newest first
+    streams: tuple[StreamStatus, ...] = ()
 
     def breaker(self, name: str = "rest") -> BreakerStatus | None:
         """One breaker by name (`rest` is the one for REST calls), or None."""
