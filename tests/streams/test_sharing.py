@@ -23,6 +23,9 @@ async def test_three_subscribers_share_one_pricing_connection(
     await until(lambda: all(len(c.of("PRICE")) >= 6 for c in subscribers))
     assert sim.streams.opened["pricing"] == 1
     assert sim.streams.active["pricing"] == 1
+    # Opened through the REST transport's paced pool: one budget of new connections per second.
+    connector = stream_sidecar.parts.transport.connector
+    assert connector is not None and connector.opened == 1
     [status] = stream_sidecar.parts.board.snapshot().streams
     assert status.subscribers == 3 and status.state == "connected"
     assert status.instruments == ("EUR_USD", "GBP_USD", "USD_JPY")
