@@ -173,3 +173,44 @@ async def test_transaction_outbox_ends_a_slow_subscriber_with_slow_consumer() ->
     with pytest.raises(SlowConsumer) as caught:
         await box.next()
     assert caught.value.metadata == {"last_transaction_id": "0"}
+
+
+def _changed(state: str, reason: str = "end_of_stream", at: float = 0.0) -> Any:
+    from sidecar.events import StreamChanged
+
+    return StreamChanged(at=at, stream="transactions", key="transactions ***-***-****-001",
+                         state=state, reason=reason)
+
+
+def test_stream_down_alert_only_after_stream_down_s() -> None:
+    from sidecar.alerting.conditions import ConditionTracker
+
+    tracker = ConditionTracker(quiet_s=60, stream_down_s=30)
+    assert tracker.observe(_changed("reconnecting"), now=100.0) == ()
+    assert tracker.next_deadline() == 130.0
+    assert tracker.due(129.0, 0.0) == ()
+    # A quick reconnect inside the window is not an alert at all.
+    assert tracker.observe(_changed("connected", "reconnected"), now=110.0) == ()
+    assert tracker.next_deadline() is None
+    tracker.observe(_changed("reconnecting", "heartbeat_timeout"), now=200.0)
+    tracker.observe(_changed("reconnecting", "circuit_open"), now=210.0)  # still the first
+    [signal] = tracker.due(230.0, 5.0)
+    assert signal.action == "trigger" and signal.severity == "critical"
+    assert signal.condition == "stream_down:transactions:transactions ***-***-****-001"
+    assert "heartbeat_timeout" in signal.summary and "101-004" not in signal.summary
+    [resolved] = tracker.observe(_changed("connected", "reconnected"), now=240.0)
+    assert resolved.action == "resolve"
+
+
+def test_bad_stream_config_names_the_key() -> None:
+    from sidecar.config import load_config
+    from sidecar.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^streams .*: reconnect_max_delay_s must not be below"):
+        load_config(env={"OANDA_SIDECAR__STREAMS__RECONNECT_BASE_DELAY_S": "5",
+                         "OANDA_SIDECAR__STREAMS__RECONNECT_MAX_DELAY_S": "1"},
+                    read_secrets=False)
+    with pytest.raises(ConfigError, match=r"^streams.subscriber_buffer"):
+        load_config(env={"OANDA_SIDECAR__STREAMS__SUBSCRIBER_BUFFER": "0"}, read_secrets=False)
+    with pytest.raises(ConfigError, match=r"^alerts.stream_down_s"):
+        load_config(env={"OANDA_SIDECAR__ALERTS__STREAM_DOWN_S": "-1"}, read_secrets=False)
