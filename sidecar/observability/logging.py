@@ -32,6 +32,8 @@ from sidecar.events import (
     RetryGivenUp,
     RetryScheduled,
     SharedLimitChanged,
+    StreamChanged,
+    StreamReplayed,
 )
 from sidecar.observability.redact import Redactor
 from sidecar.vocabulary import BreakerState, Level, OrderOutcome, Outcome
@@ -146,6 +148,8 @@ class EventLogger:
             bus.subscribe(ControlAction, self._on_control),
             bus.subscribe(AlertSent, self._on_alert),
             bus.subscribe(OrderResolved, self._on_order_resolved),
+            bus.subscribe(StreamChanged, self._on_stream),
+            bus.subscribe(StreamReplayed, self._on_replayed),
         ]
 
     def close(self) -> None:
@@ -227,6 +231,15 @@ class EventLogger:
                    since_transaction_id=e.since_transaction_id,
                    resolve_ms=round(e.duration_s * 1000.0, 1), background=e.background,
                    lookups=e.lookups)
+
+
+    def _on_stream(self, e: StreamChanged) -> None:
+        level = logging.WARNING if e.state == "reconnecting" else logging.INFO
+        self._emit(level, "stream.changed", stream=e.key, state=e.state, reason=e.reason,
+                   reconnects=e.reconnects, error=e.error)
+
+    def _on_replayed(self, e: StreamReplayed) -> None:
+        self._emit(logging.INFO, "stream.replayed", stream=e.key, transactions=e.count)
 
 
 _OPEN_STATES = frozenset({BreakerState.OPEN, BreakerState.FORCED_OPEN})
