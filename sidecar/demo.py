@@ -25,6 +25,7 @@ async def demo(*, grpc_listen: str, admin_listen: str, sim_listen: str) -> int:
         return 1
     env = {"OANDA_API_TOKEN": DEMO_TOKEN,
            "OANDA_SIDECAR__OANDA__BASE_URL": sim.url,
+           "OANDA_SIDECAR__OANDA__STREAM_URL": sim.url,
            "OANDA_SIDECAR__SERVER__GRPC_LISTEN": grpc_listen,
            "OANDA_SIDECAR__SERVER__ADMIN_LISTEN": admin_listen,
            "OANDA_SIDECAR__LOGGING__FORMAT": "console",
@@ -55,6 +56,8 @@ def _banner(app: App, sim: Simulator) -> str:
     target = app.grpc_target
     grpcurl = ".venv/bin/grpcurl"
     acct = sim.account_id
+    stream = ('{"path":"/v3/accounts/' + acct + '/pricing/stream",'
+              '"query":{"instruments":"EUR_USD"}}')
     return f"""{app.ready_line()}
 simulator (OANDA v20) at {sim.url}, account {acct}; dashboard {app.admin_url}/
 
@@ -63,6 +66,8 @@ Try, in another terminal:
   {grpcurl} -plaintext -d '{{"method":"GET","path":"/v3/accounts"}}' \\
       {target} oanda.sidecar.v1.ProxyService/Execute
   {grpcurl} -plaintext {target} oanda.sidecar.v1.ControlService/GetStatus
+  {grpcurl} -plaintext -d '{stream}' \\
+      {target} oanda.sidecar.v1.ProxyService/Stream
   .venv/bin/oanda-sidecar ctl --target {target} status
   curl -s -XPOST {sim.url}/_sim/faults -d '{{"kind":"status","status":503,"count":5}}'
 Ctrl-C stops both."""

@@ -61,3 +61,21 @@ async def test_an_account_oanda_does_not_know_ends_the_stream(
             pass
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "HTTP 400" in (caught.value.details() or "")
+
+
+async def test_grpcurl_streams_prices_through_reflection(sim: Simulator,
+                                                         stream_sidecar: App) -> None:
+    import asyncio
+    import json as _json
+
+    from tests.e2e.helpers import grpcurl_path
+
+    request = _json.dumps({"path": f"/v3/accounts/{sim.account_id}/pricing/stream",
+                           "query": {"instruments": "EUR_USD"}})
+    proc = await asyncio.create_subprocess_exec(
+        grpcurl_path(), "-plaintext", "-max-time", "2", "-d", request,
+        stream_sidecar.grpc_target, "oanda.sidecar.v1.ProxyService/Stream",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    text = out.decode()
+    assert '"type": "PRICE"' in text and '"type": "SIDECAR_CONNECTED"' in text
