@@ -207,9 +207,25 @@ async def streams_status(request: web.Request) -> web.Response:
                               "heartbeat_s": streams.heartbeat_s})
 
 
+async def streams_settings(request: web.Request) -> web.Response:
+    """`POST /_sim/streams {"heartbeat_s": 1.0}`: how often heartbeats go out."""
+    try:
+        body = await request.json()
+        heartbeat = float(body["heartbeat_s"])
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"errorMessage": "expected {\"heartbeat_s\": seconds}"},
+                                 status=400)
+    if not 0.01 <= heartbeat <= 3600:
+        return web.json_response({"errorMessage": "heartbeat_s must be within [0.01, 3600]"},
+                                 status=400)
+    request.app[STREAMS].heartbeat_s = heartbeat
+    return await streams_status(request)
+
+
 def add_routes(app: web.Application, streams: SimStreams) -> None:
     app[STREAMS] = streams
     a = "/v3/accounts/{accountID}"
     app.router.add_get(f"{a}/pricing/stream", streams.pricing)
     app.router.add_get(f"{a}/transactions/stream", streams.transactions)
     app.router.add_get("/_sim/streams", streams_status)
+    app.router.add_post("/_sim/streams", streams_settings)

@@ -118,3 +118,35 @@ async def test_sync_client_reads_from_its_cursor(sim: Simulator, stream_sidecar:
                                   since, 19)
     assert ids == log_ids(sim)[-19:]
 
+
+
+def _sync_slow(target: str, account: str, since: str, n: int) -> list[StreamMessage]:
+    import time
+
+    out: list[StreamMessage] = []
+    with SidecarClient(target) as client:
+        for m in client.transactions(account, since=since):
+            out.append(m)
+            if m.transaction_id and len(out) % 200 == 0:
+                time.sleep(0.3)  # slow now and then: the buffer overflows
+            if len([x for x in out if x.transaction_id]) >= n:
+                break
+    return out
+
+
+async def test_sync_client_resumes_after_slow_consumer_without_loss(
+        sim: Simulator, sidecar_factory: SidecarFactory) -> None:
+    sim.streams.heartbeat_s = 0.3
+    app = await sidecar_factory(oanda={"stream_url": sim.url},
+                                **merge(STREAM_CONFIG, {"streams": {"subscriber_buffer": 50}}))
+    first = log_ids(sim)[-1]
+    reader = asyncio.ensure_future(asyncio.to_thread(_sync_slow, app.grpc_target,
+                                                     sim.account_id, first, 2000))
+    await asyncio.sleep(0.5)
+    for _ in range(20):
+        add_transactions(sim, 100)
+        await asyncio.sleep(0.01)
+    got = await asyncio.wait_for(reader, 30)
+    ids = [m.transaction_id for m in got if m.transaction_id]
+    assert ids == log_ids(sim)[int(first):]
+    assert any(m.replayed for m in got)

@@ -121,3 +121,14 @@ async def test_bad_instruments_and_faults_are_refused(sim: Simulator) -> None:
             assert resp.status == 400
         async with s.get(f"{sim.url}/_sim/faults") as resp:
             assert (await resp.json())["faults"] == []
+
+
+async def test_heartbeat_interval_is_set_through_the_fault_api(sim: Simulator) -> None:
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{sim.url}/_sim/streams", json={"heartbeat_s": 0.1}) as resp:
+            assert resp.status == 200 and (await resp.json())["heartbeat_s"] == 0.1
+        async with s.post(f"{sim.url}/_sim/streams", json={"heartbeat_s": 0}) as resp:
+            assert resp.status == 400
+    path = f"/v3/accounts/{sim.account_id}/transactions/stream"
+    beats = [obj for _, obj in await _read(sim, path, 0.55) if obj["type"] == "HEARTBEAT"]
+    assert 4 <= len(beats) <= 6
