@@ -61,7 +61,7 @@ class StreamParts:
 class _Ended:
     reason: str
     error: str | None = None
-    delivered: bool = False
+    stable: bool = False  # the connection lasted: the backoff starts over
     retry_after_s: float | None = None
     fatal: SidecarError | None = None
 
@@ -81,6 +81,7 @@ class UpstreamStream:
         self.last_error: str | None = None
         self.prices: dict[str, StreamMessage] = {}
         self._delivered = False  # a line came on the current connection
+        self._connected_at = 0.0  # monotonic
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -117,7 +118,7 @@ class UpstreamStream:
                     outbox.end(ended.fatal)
                 self._on_fatal(self)
                 return
-            attempt = 1 if ended.delivered else attempt + 1
+            attempt = 1 if ended.stable else attempt + 1
             self._went_down(ended)
             delay = backoff_delay(attempt, self._p.config.reconnect_base_delay_s,
                                   self._p.config.reconnect_max_delay_s, "full", self._p.rng)
@@ -151,15 +152,15 @@ class UpstreamStream:
             breaker.on_success(permit)  # OANDA answered: the request itself is wrong
             return _Ended("rejected", exc.message, fatal=InvalidRequest(exc.message))
         except StreamBroken as exc:
-            return _Ended(exc.reason, exc.message, delivered=self._delivered)
+            return _Ended(exc.reason, exc.message, stable=self._stable)
         except UpstreamError as exc:
             if not reported:
                 reported = True
                 breaker.on_failure(permit, exc.kind)
                 return _Ended(exc.kind, exc.message)
-            return _Ended("gap_fill_failed", exc.message, delivered=self._delivered)
+            return _Ended("gap_fill_failed", exc.message, stable=self._stable)
         except SidecarError as exc:  # the gap fill's REST call was refused (breaker, limiter)
-            return _Ended("gap_fill_failed", exc.message, delivered=self._delivered,
+            return _Ended("gap_fill_failed", exc.message, stable=self._stable,
                           retry_after_s=exc.retry_after_s)
         finally:
             if not reported:
@@ -174,6 +175,7 @@ class UpstreamStream:
     async def _connected(self, reader: LineReader) -> _Ended:
         self._delivered = False
         clock = self._p.clock
+        self._connected_at = clock.monotonic()
         self.last_message_at = clock.wall()
         self.state, self.down_since = "connected", None
         reason = "reconnected" if self.reconnects else "connected"
@@ -189,10 +191,17 @@ class UpstreamStream:
         except StreamBroken as exc:
             if watcher.done() and not watcher.cancelled():
                 return _Ended("heartbeat_timeout", f"no line for {watchdog.timeout_s:g} s",
-                              delivered=self._delivered)
+                              stable=self._stable)
             raise exc from None
         finally:
             watcher.cancel()
+
+    @property
+    def _stable(self) -> bool:
+        """The connection delivered and lasted a heartbeat timeout: the backoff starts over.
+        (One that delivers a line and drops at once keeps backing off: no reconnect loop.)"""
+        return self._delivered and (self._p.clock.monotonic() - self._connected_at
+                                    >= self._p.config.heartbeat_timeout_s)
 
     @staticmethod
     async def _watch(watchdog: Watchdog, reader: LineReader) -> None:
@@ -208,7 +217,7 @@ class UpstreamStream:
             try:
                 message = parse_line(raw)
             except BrokenLine as exc:
-                return _Ended("broken_chunk", str(exc), delivered=self._delivered)
+                return _Ended("broken_chunk", str(exc), stable=self._stable)
             self._delivered = True
             if message.type == PRICE:
                 self.prices[message.instrument] = message

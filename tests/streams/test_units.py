@@ -214,3 +214,38 @@ def test_bad_stream_config_names_the_key() -> None:
         load_config(env={"OANDA_SIDECAR__STREAMS__SUBSCRIBER_BUFFER": "0"}, read_secrets=False)
     with pytest.raises(ConfigError, match=r"^alerts.stream_down_s"):
         load_config(env={"OANDA_SIDECAR__ALERTS__STREAM_DOWN_S": "-1"}, read_secrets=False)
+
+
+class FlappingOpener:
+    """Connects, sends one line, drops: a reconnect loop unless the backoff keeps growing."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+
+    @asynccontextmanager
+    async def open(self, path: str, query: dict[str, str]) -> AsyncIterator[Any]:
+        self.opened += 1
+        yield FlappingReader()
+
+
+class FlappingReader:
+    def __init__(self) -> None:
+        self._sent = False
+
+    async def next_line(self) -> bytes:
+        if not self._sent:
+            self._sent = True
+            return b'{"type":"HEARTBEAT","time":"x"}\n'
+        raise StreamBroken("end_of_stream", "OANDA ended the stream")
+
+    def abort(self) -> None:
+        pass
+
+
+async def test_a_connection_that_drops_at_once_keeps_backing_off(bus: RecordingBus) -> None:
+    clock = FakeClock()
+    stream, _ = make(FlappingOpener(), clock, bus, seed=3)
+    await run_until(stream, lambda: len(clock.sleeps) >= 8)
+    rng = random.Random(3)
+    assert clock.sleeps[:8] == pytest.approx(
+        [backoff_delay(n, 0.5, 30, "full", rng) for n in range(1, 9)])
