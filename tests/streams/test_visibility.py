@@ -75,7 +75,7 @@ async def test_metrics_status_and_spans(sim: Simulator, sidecar_factory: Sidecar
                'stream="transactions"} 1.0' in text
         assert 'oanda_sidecar_breaker_state{breaker="stream"} 0.0' in text
         assert "101-004" not in text
-        assert {s["pathTemplate"] for s in api["streams"]} == set(by_template)
+        assert {s["path_template"] for s in api["streams"]} == set(by_template)
         text = format_status(sidecar_status(status_response(app.parts.board.snapshot(), "test")))
         assert "transactions  ***-***-****-001" in text and "EUR_USD,USD_JPY" in text
         for c in (*txs, prices):
