@@ -122,7 +122,6 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
     upstream = UpstreamHealthTracker(bus, clock, config.oanda.base_url)
     holds = HoldStore(config.server.state_dir, bus, breakers, degradation)
     handler = compose(policies, transport)
-    # streams (issue 13): gap fills go through the REST pipeline; connects through `stream`.
     streams = Streams.build(config, clock, bus, transport, breakers.get("stream"), handler)
     board = StatusBoard(bus, breakers=breakers, limiter=limiter, degradation=degradation,
                         upstream=upstream, decisions=DecisionLog(bus), holds_kept=holds.kept,

@@ -36,10 +36,8 @@ from sidecar.events import (
     RetryScheduled,
     SharedLimitChanged,
     SharedLimitFailed,
-    StreamChanged,
-    StreamReplayed,
-    StreamSubscribersChanged,
 )
+from sidecar.observability.stream_metrics import StreamGauges
 from sidecar.pipeline import METHODS
 from sidecar.upstream.endpoints import TEMPLATES, UNKNOWN_TEMPLATE, resolve
 from sidecar.vocabulary import LEVEL_RANK, BreakerState, ErrorKind, Lane, OrderOutcome, Outcome
@@ -176,9 +174,6 @@ class Metrics:
         for name in breakers:
             self.breaker_state.labels(breaker=name).set(0)
         self.degradation_level.set(0)
-        for stream in ("pricing", "transactions"):
-            self.stream_connected.labels(stream).set(0)
-            self.stream_subscribers.labels(stream).set(0)
         if rate_per_s is not None:
             self.ratelimit_rate.set(rate_per_s)
         self._unsubscribe = [
@@ -199,13 +194,8 @@ class Metrics:
             bus.subscribe(CacheFailed, self._on_cache_failed),
             bus.subscribe(AlertSent, self._on_alert),
             bus.subscribe(OrderResolved, self._on_order_resolved),
-            bus.subscribe(StreamChanged, self._on_stream),
-            bus.subscribe(StreamSubscribersChanged, self._on_stream_subscribers),
-            bus.subscribe(StreamReplayed, self._on_stream_replayed),
         ]
-        # Per upstream connection (key): connected?, subscribers; summed per stream label.
-        self._stream_connected: dict[tuple[str, str], bool] = {}
-        self._stream_subscribers: dict[tuple[str, str], int] = {}
+        self._unsubscribe += StreamGauges(bus, self).unsubscribe  # streams (issue 13)
 
     def _define(self) -> None:
         for attr, kind, name, help_text, labels, buckets in METRICS:
@@ -298,28 +288,3 @@ class Metrics:
         self.orders_resolved.labels(e.outcome).inc()
         if e.outcome != OrderOutcome.UNKNOWN:
             self.orders_resolve_seconds.observe(e.duration_s)
-
-    def _on_stream(self, e: StreamChanged) -> None:
-        key = (e.stream, e.key)
-        if e.state == "reconnecting":
-            self.stream_reconnects.labels(e.stream, e.reason).inc()
-        if e.state == "closed":
-            self._stream_connected.pop(key, None)
-            self._stream_subscribers.pop(key, None)
-            self._sum_streams(e.stream)
-            return
-        self._stream_connected[key] = e.state == "connected"
-        self._sum_streams(e.stream)
-
-    def _on_stream_subscribers(self, e: StreamSubscribersChanged) -> None:
-        self._stream_subscribers[(e.stream, e.key)] = e.subscribers
-        self._sum_streams(e.stream)
-
-    def _on_stream_replayed(self, e: StreamReplayed) -> None:
-        self.stream_replayed.labels(e.stream).inc(e.count)
-
-    def _sum_streams(self, stream: str) -> None:
-        self.stream_connected.labels(stream).set(
-            sum(1 for (s, _), up in self._stream_connected.items() if s == stream and up))
-        self.stream_subscribers.labels(stream).set(
-            sum(n for (s, _), n in self._stream_subscribers.items() if s == stream))

@@ -11,6 +11,7 @@ from sidecar._gen.oanda.sidecar.v1 import proxy_pb2 as ppb
 from sidecar.errors import InvalidRequest
 from sidecar.pipeline import Call, Response
 from sidecar.status import StatusSnapshot
+from sidecar.streams.messages import StreamMessage
 from sidecar.vocabulary import (
     AUTOMATIC,
     BreakerState,
@@ -19,7 +20,6 @@ from sidecar.vocabulary import (
     Override,
     UpstreamHealth,
 )
-from sidecar.streams.messages import StreamMessage
 
 LEVEL_TO_PB = {
     Level.NONE: ppb.DEGRADATION_LEVEL_NONE,
@@ -50,7 +50,12 @@ ORDER_OUTCOME_TO_PB = {
     OrderOutcome.PLACED: cpb.ORDER_OUTCOME_PLACED,
     OrderOutcome.NOT_PLACED: cpb.ORDER_OUTCOME_NOT_PLACED,
     OrderOutcome.NOT_SEEN: cpb.ORDER_OUTCOME_NOT_SEEN,
-from sidecar.streams.messages import StreamMessage
+}
+STREAM_STATE_TO_PB = {
+    "connecting": cpb.STREAM_STATE_CONNECTING,
+    "connected": cpb.STREAM_STATE_CONNECTED,
+    "reconnecting": cpb.STREAM_STATE_RECONNECTING,
+    "closed": cpb.STREAM_STATE_CLOSING,
 }
 CRITICAL = ppb.PRIORITY_CRITICAL
 _PRIORITIES = frozenset({ppb.PRIORITY_UNSPECIFIED, ppb.PRIORITY_NORMAL, ppb.PRIORITY_CRITICAL})
@@ -161,7 +166,8 @@ def status_response(snap: StatusSnapshot, version: str) -> cpb.GetStatusResponse
         holds_kept=snap.holds_kept,
         recent_decisions=[cpb.Decision(at=timestamp(d.at), method=d.method,
                                        endpoint=d.endpoint, outcome=d.outcome, detail=d.detail)
-                          for d in snap.decisions or ()])
+                          for d in snap.decisions or ()],
+        streams=[stream_status(s) for s in snap.streams])
 
 
 def order_outcome_response(client_order_id: str, record: Any | None
@@ -175,4 +181,3 @@ def order_outcome_response(client_order_id: str, record: Any | None
         outcome=ORDER_OUTCOME_TO_PB.get(record.outcome, cpb.ORDER_OUTCOME_UNSPECIFIED),
         transaction_ids=list(record.transaction_ids), decided_at=timestamp(record.decided_at),
         account_id=record.account_id)
-from sidecar.streams.messages import StreamMessage

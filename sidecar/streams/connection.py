@@ -16,10 +16,10 @@ from typing import Protocol
 
 from sidecar.backoff import backoff_delay
 from sidecar.clock import Clock
-from sidecar.config import StreamsConfig
 from sidecar.errors import CircuitOpen, InvalidRequest, SidecarError, UpstreamError
 from sidecar.events import EventBus, StreamChanged, StreamReplayed
 from sidecar.policies.breaker import CircuitBreaker
+from sidecar.streams.config import StreamsConfig
 from sidecar.streams.gapfill import TransactionSource
 from sidecar.streams.messages import (
     CONNECTED,

@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.clock import FakeClock
-from sidecar.config import BreakerConfig, StreamsConfig
+from sidecar.config import BreakerConfig
 from sidecar.events import EventBus
 from sidecar.policies.breaker import CircuitBreaker
+from sidecar.streams.config import StreamsConfig
 from sidecar.streams.connection import StreamParts
 from sidecar.streams.delivery import Delivery
 from sidecar.streams.hub import StreamHub

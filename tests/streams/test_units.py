@@ -13,10 +13,11 @@ import pytest
 
 from sidecar.backoff import backoff_delay
 from sidecar.clock import FakeClock
-from sidecar.config import BreakerConfig, StreamsConfig
+from sidecar.config import BreakerConfig
 from sidecar.errors import SlowConsumer, UpstreamConnectError
 from sidecar.events import StreamChanged
 from sidecar.policies.breaker import CircuitBreaker
+from sidecar.streams.config import StreamsConfig
 from sidecar.streams.connection import StreamParts, UpstreamStream
 from sidecar.streams.messages import StreamKey, StreamKind, StreamMessage, notice
 from sidecar.streams.subscribers import PriceOutbox, TransactionOutbox
