@@ -121,16 +121,15 @@ def build(config: Config, clock: Clock, bus: EventBus) -> Parts:
                           config.degradation, config.oanda.request_timeout_s)
     upstream = UpstreamHealthTracker(bus, clock, config.oanda.base_url)
     holds = HoldStore(config.server.state_dir, bus, breakers, degradation)
-    handler = compose(policies, transport)
-    streams = Streams.build(config, clock, bus, transport, breakers.get("stream"), handler)
     board = StatusBoard(bus, breakers=breakers, limiter=limiter, degradation=degradation,
-                        upstream=upstream, decisions=DecisionLog(bus), holds_kept=holds.kept,
-                        streams=streams)
+                        upstream=upstream, decisions=DecisionLog(bus), holds_kept=holds.kept)
+    streams = Streams.build(config, clock, bus, transport, breakers.get("stream"), policies, board)
     observability = build_observability(
         config, bus, clock, breakers=[s.name for s in breakers.snapshots()],
         queue_length=lambda: _queue_length(limiter))
     return Parts(config, clock, bus, transport, breakers, limiter, rate_limit, degradation, cache,
-                 probe, upstream, holds, board, observability, policies, handler, orders, streams)
+                 probe, upstream, holds, board, observability, policies, streams.rest, orders,
+                 streams)
 
 
 def _queue_length(limiter: RateLimitPolicy) -> tuple[int, int]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sidecar.clock import Clock
 from sidecar.config import Config
 from sidecar.errors import UpstreamError
 from sidecar.events import EventBus
-from sidecar.pipeline import Handler
+from sidecar.pipeline import Handler, Policy, compose
 from sidecar.policies.breaker import CircuitBreaker
+from sidecar.status import StatusBoard
 from sidecar.streams.connection import StreamParts
 from sidecar.streams.delivery import Delivery
 from sidecar.streams.gapfill import TransactionSource
@@ -25,12 +27,16 @@ BREAKER = "stream"
 class Streams:
     hub: StreamHub
     delivery: Delivery
+    rest: Handler  # the REST pipeline, composed here once (Execute is served by the same)
 
     @classmethod
     def build(cls, config: Config, clock: Clock, bus: EventBus, transport: AiohttpTransport,
-              breaker: CircuitBreaker, handler: Handler,
+              breaker: CircuitBreaker, policies: Sequence[Policy], board: StatusBoard,
               rng: random.Random | None = None) -> Streams:
-        """`handler` is the REST pipeline: gap fills obey the limiter, breaker and retry."""
+        """Gap fills go through the REST pipeline (`policies` before `transport`): they obey
+        the limiter, the `rest` breaker and retry like any Execute. The hub shows itself on
+        the status board (GetStatus.streams)."""
+        handler = compose(policies, transport)
         token = config.secrets.oanda_token
         opener = StreamOpener(lambda: transport.session, config.oanda.stream_url,
                               token.get_secret_value() if token else None,
@@ -39,7 +45,8 @@ class Streams:
         parts = StreamParts(opener, source, breaker, config.streams, clock, bus,
                             rng or random.Random())
         hub = StreamHub(parts)
-        return cls(hub, Delivery(hub, source, clock, bus))
+        board.streams = hub
+        return cls(hub, Delivery(hub, source, clock, bus), handler)
 
     def snapshots(self) -> list[StreamSnapshot]:
         return self.hub.snapshots()
