@@ -2,6 +2,10 @@
 
 Transport exceptions become these in `sidecar.upstream.transport`; these become gRPC status in
 `sidecar.server.interceptors`. Nothing else translates errors.
+
+The docstring of each class that sets its own `reason` is written for the caller — when the
+error happens and what to do about it — and is the text of the error table in docs/api.md
+(`python scripts/apidoc.py`); notes for maintainers are comments.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
 
 
 class SidecarError(Exception):
-    """Base of every error the sidecar answers with.
+    """An unexpected error inside the sidecar (a bug; it is logged with its traceback).
 
-    `attempts` is how many attempts went upstream before this error ended the call (set by the
-    retry policy; 0 when nothing was sent).
+    A read may be sent again. A write may have reached OANDA: look it up (by its client ID, or
+    in the transactions since the last ID you know) before sending it again.
     """
+
+    # The base of every error the sidecar answers with. `attempts` is how many attempts went
+    # upstream before this error ended the call (set by the retry policy; 0: nothing was sent).
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     reason: str = "INTERNAL"
@@ -48,6 +55,12 @@ class SidecarError(Exception):
 
 
 class InvalidRequest(SidecarError):
+    """The request was refused before anything was sent: a bad method, path, query, header,
+    body or field value. `ErrorInfo.metadata["field"]` names the field when there is one.
+
+    Fix the request; sending it unchanged gets the same answer.
+    """
+
     code = grpc.StatusCode.INVALID_ARGUMENT
     reason = "INVALID_REQUEST"
 
@@ -57,11 +70,25 @@ class InvalidRequest(SidecarError):
 
 
 class CircuitOpen(SidecarError):
+    """The circuit breaker is open (OANDA failed repeatedly) or an operator forced it open;
+    nothing was sent. `RetryInfo` is the time until the breaker lets its next probe through.
+
+    Wait at least that long before sending again; do not retry in a loop. Closes and cancels
+    are still attempted (as the breaker's probe), so risk can be reduced while it is open.
+    """
+
     code = grpc.StatusCode.UNAVAILABLE
     reason = "CIRCUIT_OPEN"
 
 
 class RateLimited(SidecarError):
+    """No rate-limit token (or no new connection to OANDA) within `rate_limit.max_queue_wait_s`;
+    nothing was sent. `RetryInfo` says when a token is expected.
+
+    Send again after that wait, and slow down: the sidecar protects the account's OANDA limit
+    for every caller of this pod. Risk-reducing calls ride the critical lane and wait instead.
+    """
+
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "RATE_LIMITED"
 
@@ -89,31 +116,59 @@ class SlowConsumer(SidecarError):
 
 
 class ReadOnly(SidecarError):
+    """A write while the sidecar is READ_ONLY (OANDA is unreachable or the breaker is open, or
+    an operator set it); nothing was sent. Closing trades and positions and cancelling orders
+    are not refused.
+
+    Do not queue the write to resend blindly later: decide again once `GetStatus` (or
+    `WatchStatus`) shows the level back at NONE; reads still work, possibly from the cache.
+    """
+
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "READ_ONLY"
 
 
 class DeadlineExceeded(SidecarError):
+    """The caller's gRPC deadline passed before an answer (waiting for a token, a connection,
+    a backoff or OANDA). The message says whether anything had been sent.
+
+    A read may be sent again with a longer deadline. A write that was already sent may have
+    taken effect: reconcile it before resending.
+    """
+
     code = grpc.StatusCode.DEADLINE_EXCEEDED
     reason = "DEADLINE_EXCEEDED"
 
 
 class Unauthenticated(SidecarError):
+    """A Control RPC without a valid `authorization: Bearer <token>` while
+    `server.control_token_file` is set. Execute never needs it.
+
+    Send the control token (`oanda-sidecar ctl --token-file FILE`); do not retry without it.
+    """
+
     code = grpc.StatusCode.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
 
 
 class NotFound(SidecarError):
+    """A Control RPC named something that does not exist, such as an unknown breaker; the
+    message lists the known names. Fix the name.
+    """
+
     code = grpc.StatusCode.NOT_FOUND
     reason = "NOT_FOUND"
 
 
 class UpstreamError(SidecarError):
-    """OANDA could not be reached or did not answer.
+    """OANDA could not be reached or did not answer a read, after the retries the policy
+    allows, and no cached answer could stand in. A write gets this only when nothing was sent.
 
-    `request_sent` tells whether any byte of the request may have reached OANDA: a write that was
-    sent must never be retried blindly (the order may exist).
+    Safe to send again after a pause; watch `GetStatus.upstream` and the degradation level.
     """
+
+    # `request_sent` tells whether any byte of the request may have reached OANDA: a write
+    # that was sent must never be retried blindly (the order may exist).
 
     code = grpc.StatusCode.UNAVAILABLE
     reason = "UPSTREAM_UNAVAILABLE"
@@ -144,9 +199,13 @@ class UpstreamConnectionLost(UpstreamError):
 
 
 class OutcomeUnknown(SidecarError):
-    """A write was sent and its outcome is unknown: the caller must reconcile before resending.
+    """A write was sent and no answer came (timeout or connection lost): it may have taken
+    effect. gRPC UNKNOWN, not UNAVAILABLE, so that no generic retry policy resends it.
 
-    gRPC UNKNOWN, not UNAVAILABLE: every generic retry-on-UNAVAILABLE client would resend it."""
+    Do not resend blindly. Reconcile first: look the order or trade up by its client ID
+    (`GET .../orders/@<clientID>`) and in `GET .../transactions/sinceid`; resend with the same
+    client ID only if it is absent. The message says how.
+    """
 
     code = grpc.StatusCode.UNKNOWN
     reason = "OUTCOME_UNKNOWN"
