@@ -1,18 +1,9 @@
-"""Which events raise and clear which alert condition (CONTRACT §6).
+"""Which events raise and clear which alert condition.
 
 `ConditionTracker` is pure state: it turns events into `Signal`s ("trigger" or "resolve" for a
-condition key) and knows nothing about windows, channels or delivery.
-
-condition key                  trigger (severity)                        resolve
-breaker_open:<name>            BreakerTransition to open (critical)      to closed or disabled
-breaker_forced:<name>          to forced_open (warning, Slack only)      leaving forced_open
-upstream_auth                  AttemptFinished 401/403 (critical)        the next 2xx attempt
-upstream_throttled             AttemptFinished 429 (warning)             quiet_s without a 429
-degradation_read_only          DegradationChanged to read_only, automatic
-                               (critical)                                leaving read_only
-degradation_manual_read_only   the same, manual (warning, Slack only)    leaving read_only
-stream_down:<stream>:<key>     StreamChanged reconnecting for longer     connected or closed
-                               than stream_down_s (critical)
+condition key) and knows nothing about windows, channels or delivery. `CONDITIONS` is the table
+of every kind of condition — severity, channels, what raises and clears it — that the tracker
+and docs/operations.md (`python scripts/opsdoc.py`) both read.
 
 Operator actions (forced open, manual READ_ONLY) are announced in Slack but never page: the
 person who did it does not need waking, the team channel should know calls are refused on purpose.
@@ -43,20 +34,67 @@ SLACK = "slack"
 BOTH: frozenset[str] = frozenset({PAGERDUTY, SLACK})
 SLACK_ONLY: frozenset[str] = frozenset({SLACK})
 
+BREAKER_OPEN = "breaker_open"
+BREAKER_FORCED = "breaker_forced"
 AUTH = "upstream_auth"
 THROTTLED = "upstream_throttled"
 READ_ONLY = "degradation_read_only"
 MANUAL_READ_ONLY = "degradation_manual_read_only"
+STREAM_DOWN = "stream_down"
 _NO_SIGNALS: tuple[Signal, ...] = ()
-# What a person reads when a condition clears, filled from the clearing event's details.
-_CLEARED = {
-    "breaker_open": "Circuit breaker '{breaker}' is {to_state}: calls to OANDA flow again",
-    "breaker_forced": "Circuit breaker '{breaker}' is no longer forced open (now {to_state})",
-    AUTH: "OANDA accepts our requests again (HTTP {status} on {endpoint})",
-    THROTTLED: "No 429 from OANDA for {quiet_s:g} s",
-    READ_ONLY: "Sidecar left READ_ONLY (now {to_level}): orders can be placed again",
-    MANUAL_READ_ONLY: "Sidecar left READ_ONLY (now {to_level}): orders can be placed again",
-    "stream_down": "OANDA {stream} stream {key} is {state} again",
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One kind of alert condition. The key is the kind, or `kind:subject` (`subject` names
+    what fills it, e.g. the breaker); `raised`, `cleared` and `means` are for people."""
+
+    severity: str  # PagerDuty's: "critical", "error", "warning", "info"
+    channels: frozenset[str]
+    raised: str
+    cleared: str
+    means: str
+    resolved_summary: str  # filled from the clearing event's details
+    subject: str = ""
+
+
+CONDITIONS: dict[str, Condition] = {
+    BREAKER_OPEN: Condition(
+        "critical", BOTH, "a breaker opens (BreakerTransition to `open`)",
+        "it closes or is disabled",
+        "OANDA failed `breaker.failure_threshold` times in a row: calls are refused with "
+        "CIRCUIT_OPEN until a probe succeeds",
+        "Circuit breaker '{breaker}' is {to_state}: calls to OANDA flow again", "breaker"),
+    BREAKER_FORCED: Condition(
+        "warning", SLACK_ONLY, "an operator forces a breaker open", "the override is removed",
+        "every call through that breaker is refused on purpose",
+        "Circuit breaker '{breaker}' is no longer forced open (now {to_state})", "breaker"),
+    AUTH: Condition(
+        "critical", BOTH, "an attempt is answered 401 or 403", "the next 2xx attempt",
+        "401: the OANDA token is invalid or revoked; 403: the account is blocked or the token "
+        "lacks access. Nothing works until it is fixed",
+        "OANDA accepts our requests again (HTTP {status} on {endpoint})"),
+    THROTTLED: Condition(
+        "warning", BOTH, "an attempt is answered 429",
+        "`alerts.aggregation_window_s` without a 429",
+        "OANDA rate-limited the account although the limiter paces calls: another client "
+        "shares it, or the limit is set too high (the limiter slows down by itself)",
+        "No 429 from OANDA for {quiet_s:g} s"),
+    READ_ONLY: Condition(
+        "critical", BOTH, "the sidecar enters READ_ONLY by itself",
+        "it leaves READ_ONLY (to CACHED_DATA included)",
+        "OANDA is unreachable or the breaker is open: orders cannot be placed; closes and "
+        "cancels are still attempted",
+        "Sidecar left READ_ONLY (now {to_level}): orders can be placed again"),
+    MANUAL_READ_ONLY: Condition(
+        "warning", SLACK_ONLY, "an operator sets READ_ONLY", "it leaves READ_ONLY",
+        "writes are refused on purpose, e.g. for a maintenance window",
+        "Sidecar left READ_ONLY (now {to_level}): orders can be placed again"),
+    STREAM_DOWN: Condition(
+        "critical", BOTH, "an upstream stream stays reconnecting longer than "
+        "`alerts.stream_down_s`", "it is connected (or closed) again",
+        "OANDA's pricing or transaction stream is down: its subscribers get nothing new",
+        "OANDA {stream} stream {key} is {state} again", "<stream>:<key>"),
 }
 
 
@@ -117,7 +155,7 @@ class ConditionTracker:
         return out + self._resolve(THROTTLED, wall, {"quiet_s": self.quiet_s})
 
     def _stream(self, ev: StreamChanged, now: float) -> tuple[Signal, ...]:
-        condition = f"stream_down:{ev.stream}:{ev.key}"
+        condition = f"{STREAM_DOWN}:{ev.stream}:{ev.key}"
         details = {"stream": ev.stream, "key": ev.key, "state": ev.state, "reason": ev.reason,
                    "down_since": ev.down_since, "last_error": ev.error}
         if ev.state == "reconnecting":
@@ -133,7 +171,7 @@ class ConditionTracker:
             if now >= deadline:
                 del self._streams_down[condition]
                 out += self._trigger(
-                    condition, "stream_down", "critical", BOTH, wall,
+                    condition, STREAM_DOWN, wall,
                     f"OANDA {details['stream']} stream {details['key']} down for more than "
                     f"{self.stream_down_s:g} s ({details['reason']}): subscribers get nothing "
                     "new", details)
@@ -151,12 +189,12 @@ class ConditionTracker:
         verdict = classify(status)
         if verdict is Verdict.AUTH_FAILED:
             what = "token invalid or revoked" if status == 401 else "access forbidden"
-            return self._trigger(AUTH, AUTH, "critical", BOTH, ev.at,
+            return self._trigger(AUTH, AUTH, ev.at,
                                  f"OANDA answered {status} ({what}) on {ev.method} {ev.endpoint}",
                                  _attempt_details(ev))
         if verdict is Verdict.THROTTLED:
             self._last_429 = now
-            return self._trigger(THROTTLED, THROTTLED, "warning", BOTH, ev.at,
+            return self._trigger(THROTTLED, THROTTLED, ev.at,
                                  f"OANDA answered 429 (rate limited) on {ev.method} {ev.endpoint}",
                                  _attempt_details(ev))
         return _NO_SIGNALS
@@ -166,17 +204,17 @@ class ConditionTracker:
         details = {"breaker": name, "from_state": ev.from_state, "to_state": to,
                    "reason": ev.reason, "consecutive_failures": ev.consecutive_failures,
                    "last_error": ev.last_error}
-        opened, forced = f"breaker_open:{name}", f"breaker_forced:{name}"
+        opened, forced = f"{BREAKER_OPEN}:{name}", f"{BREAKER_FORCED}:{name}"
         out: tuple[Signal, ...] = _NO_SIGNALS
         if ev.from_state == BreakerState.FORCED_OPEN and to != BreakerState.FORCED_OPEN:
             out += self._resolve(forced, ev.at, details)
         if to == BreakerState.OPEN:
             out += self._trigger(
-                opened, "breaker_open", "critical", BOTH, ev.at,
+                opened, BREAKER_OPEN, ev.at,
                 f"Circuit breaker '{name}' opened ({ev.reason}, {ev.consecutive_failures} "
                 "consecutive failures): OANDA calls are refused", details)
         elif to == BreakerState.FORCED_OPEN:
-            out += self._trigger(forced, "breaker_forced", "warning", SLACK_ONLY, ev.at,
+            out += self._trigger(forced, BREAKER_FORCED, ev.at,
                                  f"Circuit breaker '{name}' forced open by an operator", details)
         elif to in (BreakerState.CLOSED, BreakerState.DISABLED):
             out += self._resolve(opened, ev.at, details)
@@ -187,17 +225,19 @@ class ConditionTracker:
                    "manual": ev.manual}
         if ev.to_level == Level.READ_ONLY:
             if ev.manual:
-                return self._trigger(MANUAL_READ_ONLY, MANUAL_READ_ONLY, "warning", SLACK_ONLY,
+                return self._trigger(MANUAL_READ_ONLY, MANUAL_READ_ONLY,
                                      ev.at, "Sidecar set to READ_ONLY by an operator: writes "
                                      "are refused", details)
-            return self._trigger(READ_ONLY, READ_ONLY, "critical", BOTH, ev.at,
+            return self._trigger(READ_ONLY, READ_ONLY, ev.at,
                                  f"Sidecar entered READ_ONLY automatically ({ev.reason}): "
                                  "orders cannot be placed", details)
         return (self._resolve(READ_ONLY, ev.at, details)
                 + self._resolve(MANUAL_READ_ONLY, ev.at, details))
 
-    def _trigger(self, condition: str, kind: str, severity: str, channels: frozenset[str],
-                 at: float, summary: str, details: Mapping[str, Any]) -> tuple[Signal, ...]:
+    def _trigger(self, condition: str, kind: str, at: float, summary: str,
+                 details: Mapping[str, Any]) -> tuple[Signal, ...]:
+        spec = CONDITIONS[kind]
+        severity, channels = spec.severity, spec.channels
         if self._quiet_in_closure and channels == BOTH and in_weekly_closure(at):
             # OANDA's routine weekend maintenance: told, not paged.
             severity, channels = "warning", SLACK_ONLY
@@ -213,7 +253,7 @@ class ConditionTracker:
             return _NO_SIGNALS
         if condition == THROTTLED:
             self._last_429 = None
-        summary = _CLEARED[raised.kind].format_map(details)
+        summary = CONDITIONS[raised.kind].resolved_summary.format_map(details)
         return (Signal(condition, raised.kind, "resolve", raised.severity, summary,
                        raised.channels, at, details),)
 

@@ -1,4 +1,8 @@
-"""Admin HTTP: /healthz, /readyz, /metrics, /api/status and the dashboard at /."""
+"""Admin HTTP: /healthz, /readyz, /metrics, /api/status and the dashboard at /.
+
+Each handler's docstring says what the endpoint answers; docs/operations.md is rendered from the
+routes and those docstrings (`python scripts/opsdoc.py`).
+"""
 
 from __future__ import annotations
 
@@ -69,21 +73,27 @@ class AdminServer:
             await self._runner.cleanup()
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        """`200 ok` while the process serves (a liveness probe; never about OANDA)."""
         return web.Response(text="ok\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
+        """`200 ready` once the gRPC and admin listeners serve; `503 starting` before, `503
+        draining` after SIGTERM. Never about OANDA: an OANDA outage must not pull every pod."""
         if self._board.ready and not self.draining:
             return web.Response(text="ready\n")
         reason = "draining" if self.draining else "starting"
         return web.Response(status=503, text=f"{reason}\n")
 
     async def _metrics_handler(self, request: web.Request) -> web.Response:
+        """Every metric, Prometheus text format 0.0.4 (`404` when metrics are off)."""
         if self._metrics is None:
             return web.Response(status=404, text="metrics are not enabled\n")
         body, content_type = self._metrics()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def _status(self, request: web.Request) -> web.Response:
+        """The `GetStatus` answer as JSON (proto field names in lowerCamelCase), with `alerts`
+        (the latest alerts) and `activity` (15 minutes of call counts, recent errors) beside it."""
         message = status_response(self._board.snapshot(), sidecar.__version__)
         # snake_case, as grpcurl prints it and as the alerts and activity are spelled.
         payload = json_format.MessageToDict(message, always_print_fields_with_no_presence=True,
@@ -97,6 +107,7 @@ class AdminServer:
                             headers={"Cache-Control": "no-store"})
 
     async def _dashboard(self, request: web.Request) -> web.Response:
+        """The dashboard: one HTML page that polls `/api/status`."""
         page = resources.files("sidecar.server") / "dashboard" / "index.html"
         try:
             html = page.read_text()
