@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint proto proto-check bench clean
+.PHONY: install run test lint proto proto-check docs bench clean
 
 install: $(STAMP)
 
@@ -31,6 +31,12 @@ proto: install
 
 proto-check: install
 	$(BIN)/python scripts/genproto.py --check
+
+docs: install
+	$(BIN)/python scripts/configdoc.py
+	$(BIN)/python scripts/apidoc.py
+	$(BIN)/python scripts/opsdoc.py
+	$(BIN)/python scripts/archdoc.py
 
 bench: install
 	$(BIN)/python -m bench

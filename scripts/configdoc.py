@@ -15,6 +15,9 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parent.parent
+# This checkout's code, not whichever copy the environment has installed (a worktree shares
+# the editable install of another checkout).
+sys.path.insert(0, str(ROOT))
 DOC = ROOT / "docs" / "configuration.md"
 
 MEANINGS: dict[str, str] = {
