@@ -95,7 +95,11 @@ class RateLimited(SidecarError):
 
 class SidecarOverloaded(SidecarError):
     """The sidecar itself is out of a resource (file descriptors): nothing was sent, and it is
-    no sign of an OANDA outage."""
+    no sign of an OANDA outage. `RetryInfo` suggests a wait.
+
+    Send again after that wait. If it persists, the pod needs a higher open-files limit or fewer
+    connections (`oanda.max_connections`, callers): tell the people who run it.
+    """
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "SIDECAR_OVERLOADED"
