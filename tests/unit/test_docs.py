@@ -171,6 +171,22 @@ def test_api_generator_renders_streams_maps_oneofs_and_nested_types(tmp_path: Pa
     assert "buf:lint" not in text and "LatestEntry" not in text
 
 
+def test_every_service_rpc_message_and_enum_has_a_comment() -> None:
+    apidoc = _script("apidoc")
+    missing = []
+    for file in apidoc.descriptors():
+        docs = apidoc.Comments(file)
+        for i, service in enumerate(file.service):
+            missing += [service.name] if not docs(apidoc.SERVICE, i) else []
+            missing += [f"{service.name}.{rpc.name}" for j, rpc in enumerate(service.method)
+                        if not docs(apidoc.SERVICE, i, apidoc.METHOD, j)]
+        missing += [name for name, _, path in apidoc._messages(list(file.message_type),
+                                                               (apidoc.MESSAGE,), "")
+                    if not docs(*path)]
+        missing += [name for name, _, path in apidoc._enums(file) if not docs(*path)]
+    assert not missing, f"write a comment in proto/ for: {', '.join(missing)}"
+
+
 def test_error_table_has_every_reason_with_its_code_and_advice() -> None:
     from sidecar import errors
 
