@@ -52,8 +52,8 @@ MEANINGS: dict[str, str] = {
     "retry.budget_ratio": "retries may add at most this share of recent requests",
     "retry.budget_min_concurrent": "retries always allowed in the window, whatever the ratio",
     "retry.budget_window_s": "the window the budget counts over",
-    "breaker.failure_threshold": "consecutive failures (no answer, 5xx, 429, 401, 403) that open "
-                                 "the breaker",
+    "breaker.failure_threshold": "consecutive failures (no answer, 5xx, 401, 403; a 429 is an "
+                                 "answer) that open the breaker",
     "breaker.recovery_timeout_s": "open → half-open after this long",
     "breaker.half_open_max_calls": "probes let through at once while half-open",
     "rate_limit.rate_per_s": "sustained requests per second sent to OANDA",
