@@ -1,2 +1,3 @@
-"""Observability: structured logs, Prometheus metrics, OpenTelemetry traces and the dashboard's
-activity, each a subscriber of bus events; `setup` builds them for the composition root."""
+"""Observability: structured logs, Prometheus metrics, OpenTelemetry traces, the dashboard's
+activity and the recent decisions of the status, each a subscriber of bus events; `setup`
+builds them for the composition root."""
