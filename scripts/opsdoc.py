@@ -135,7 +135,7 @@ def alert_rows() -> Iterator[str]:
     from sidecar.alerting.conditions import CONDITIONS
 
     for kind, spec in CONDITIONS.items():
-        key = f"`{kind}:<{spec.subject}>`" if spec.subject else f"`{kind}`"
+        key = f"`{kind}:{spec.subject}`" if spec.subject else f"`{kind}`"
         channels = ", ".join(_CHANNEL_NAMES.get(c, c) for c in sorted(spec.channels))
         yield (f"| {key} | {spec.severity} | {channels} | {spec.raised} | {spec.cleared} | "
                f"{spec.means} |\n")

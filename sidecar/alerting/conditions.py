@@ -46,8 +46,8 @@ _NO_SIGNALS: tuple[Signal, ...] = ()
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """One kind of alert condition. The key is the kind, or `kind:subject` (`subject` names
-    what fills it, e.g. the breaker); `raised`, `cleared` and `means` are for people."""
+    """One kind of alert condition. Its keys are the kind, or `kind:subject` where `subject`
+    says what fills it (e.g. `<breaker>`); `raised`, `cleared` and `means` are for people."""
 
     severity: str  # PagerDuty's: "critical", "error", "warning", "info"
     channels: frozenset[str]
@@ -64,11 +64,11 @@ CONDITIONS: dict[str, Condition] = {
         "it closes or is disabled",
         "OANDA failed `breaker.failure_threshold` times in a row: calls are refused with "
         "CIRCUIT_OPEN until a probe succeeds",
-        "Circuit breaker '{breaker}' is {to_state}: calls to OANDA flow again", "breaker"),
+        "Circuit breaker '{breaker}' is {to_state}: calls to OANDA flow again", "<breaker>"),
     BREAKER_FORCED: Condition(
         "warning", SLACK_ONLY, "an operator forces a breaker open", "the override is removed",
         "every call through that breaker is refused on purpose",
-        "Circuit breaker '{breaker}' is no longer forced open (now {to_state})", "breaker"),
+        "Circuit breaker '{breaker}' is no longer forced open (now {to_state})", "<breaker>"),
     AUTH: Condition(
         "critical", BOTH, "an attempt is answered 401 or 403", "the next 2xx attempt",
         "401: the OANDA token is invalid or revoked; 403: the account is blocked or the token "
