@@ -67,7 +67,11 @@ ERROR ("alert not delivered", with the alert, secrets redacted) and counted in
 latest alerts are in `/api/status` under `alerts`.
 
 Operator actions (a breaker forced open, a manual READ_ONLY) go to Slack only: nobody needs
-waking for what someone did on purpose, but the team should know calls are refused.
+waking for what someone did on purpose, but the team should know calls are refused. Inside
+OANDA's weekly closure (Friday 21:00 to Sunday 21:00 UTC, its routine maintenance window) a
+condition that would page is sent to Slack only, as a warning, unless
+`alerts.quiet_during_weekly_closure` is false. The table gives the severity and channels outside
+that window.
 
 | condition key | severity | channels | raised when | cleared when | means |
 |---|---|---|---|---|---|
