@@ -25,6 +25,7 @@ from sidecar.alerting.slack import SlackChannel
 from sidecar.clock import Clock
 from sidecar.config import AlertsConfig, Secrets
 from sidecar.events import (
+    AlertSent,
     AttemptFinished,
     BreakerTransition,
     DegradationChanged,
@@ -36,6 +37,10 @@ from sidecar.events import (
 RECENT_MAX = 50
 
 
+# Dispatcher results → AlertSent.result ("ok", "failed" after retries, "dropped": queue full).
+_VERDICTS = {"sent": "ok", "failed": "failed", "dropped": "dropped"}
+
+
 class Alerting:
     """PagerDuty and Slack alerts from bus events. A channel is off without its secret."""
 
@@ -44,6 +49,8 @@ class Alerting:
                  on_result: Callable[[str, str], None] | None = None,
                  backoff_base_s: float = 1.0, backoff_max_s: float = 30.0) -> None:
         self._clock = clock
+        self._bus = bus
+        self._on_result = on_result
         self._tracker = ConditionTracker(quiet_s=config.aggregation_window_s,
                                          quiet_in_closure=config.quiet_during_weekly_closure,
                                          stream_down_s=config.stream_down_s)
@@ -55,7 +62,8 @@ class Alerting:
             self._dispatchers[channel.name] = Dispatcher(
                 channel, clock, queue_size=config.queue_size,
                 max_attempts=config.max_delivery_attempts, timeout_s=config.delivery_timeout_s,
-                backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s, on_result=on_result)
+                backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
+                on_result=self._delivered)
         self._deadline = math.inf  # earliest monotonic time something falls due
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
@@ -63,6 +71,15 @@ class Alerting:
                              bus.subscribe(BreakerTransition, self._on_event),
                              bus.subscribe(DegradationChanged, self._on_event),
                              bus.subscribe(StreamChanged, self._on_stream)]
+
+    def _delivered(self, channel: str, result: str) -> None:
+        """A dispatcher's verdict on one delivery: published as AlertSent (metrics and the
+        `alert.sent` / `alert.failed` log line subscribe); a retry is not yet a verdict."""
+        if self._on_result is not None:
+            self._on_result(channel, result)
+        if result in _VERDICTS:
+            self._bus.publish(AlertSent(at=self._clock.wall(), channel=channel,
+                                        result=_VERDICTS[result]))
 
     @staticmethod
     def _channels(config: AlertsConfig, secrets: Secrets,

@@ -53,8 +53,7 @@ def build_observability(config: Config, bus: EventBus, clock: Clock, *, breakers
     metrics = Metrics(bus, breakers=breakers, rate_per_s=config.rate_limit.rate_per_s)
     metrics.set_queue_length(queue_length)
     tracing = Tracing(config.telemetry, bus, upstream_url=config.oanda.base_url)
-    alerting = Alerting(config.alerts, config.secrets, bus, clock, source=_source(),
-                        on_result=metrics.alert_sent)
+    alerting = Alerting(config.alerts, config.secrets, bus, clock, source=_source())
     spans = StreamSpans(tracing.tracer, bus) if tracing.tracer is not None else None
     return Observability(metrics, tracing, alerting, Activity(bus, clock), EventLogger(bus),
                          spans)

@@ -151,3 +151,26 @@ async def test_publishing_is_cheap_and_delivery_is_quick(
           f"{median_ms:.2f} ms, max {max(latencies) * 1e3:.2f} ms")
     assert per_event_us < 100  # generous: a shared 2-core machine
     assert median_ms < 100
+
+
+async def test_each_delivery_verdict_is_published_for_metrics_and_logs(
+        pd: PagerDutyReceiver, slack: SlackReceiver) -> None:
+    """Before, AlertSent had subscribers (metrics, the alert.sent log line) but no publisher."""
+    from sidecar.events import AlertSent, AttemptFinished
+
+    plain = EventBus()
+    sent: list[AlertSent] = []
+    plain.subscribe(AlertSent, sent.append)
+    alerting = make_alerting(pd, slack, plain, SystemClock(), window_s=0.05)
+    await alerting.start()
+    try:
+        plain.publish(AttemptFinished(at=1.7e9, method="GET", endpoint="/v3/accounts",
+                                      attempt=1, duration_s=0.01, status=401, error_type=None))
+        for _ in range(100):
+            if len(sent) >= 2:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await alerting.stop()
+    assert sorted((e.channel, e.result) for e in sent)[:2] == [("pagerduty", "ok"),
+                                                              ("slack", "ok")]
