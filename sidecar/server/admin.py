@@ -47,9 +47,6 @@ class AdminServer:
         app.router.add_get("/", self._dashboard)
         self.app = app
 
-    def set_metrics(self, metrics: MetricsRenderer) -> None:
-        self._metrics = metrics
-
     def set_extra_status(self, *extras: ExtraStatus) -> None:
         """Replace the providers whose dicts are merged into /api/status (later keys win)."""
         self._extra_status = list(extras)
