@@ -53,8 +53,20 @@ def make_config(sim_url: str, token: str | None = TOKEN, *, control_token: str |
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(token=TOKEN)
+def sim_token() -> str:
+    """The token the simulator accepts (the simulator's own tests use theirs)."""
+    return TOKEN
+
+
+@pytest.fixture
+def sim_seed() -> int:
+    return 0
+
+
+@pytest.fixture
+async def sim(sim_token: str, sim_seed: int) -> AsyncIterator[Simulator]:
+    """The one simulator fixture: a real OANDA v20 simulator on loopback, per test."""
+    simulator = Simulator(token=sim_token, seed=sim_seed)
     await simulator.start(host="127.0.0.1", port=0)
     yield simulator
     await simulator.close()

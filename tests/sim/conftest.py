@@ -11,6 +11,7 @@ import pytest
 from sidecar.clock import FakeClock
 from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.server import Simulator
+from tests.e2e.conftest import sim  # noqa: F401  (the one simulator fixture)
 
 TOKEN = "sim-token"
 
@@ -18,7 +19,7 @@ TOKEN = "sim-token"
 class Client:
     """A thin JSON client bound to one simulator account."""
 
-    def __init__(self, session: aiohttp.ClientSession, sim: Simulator) -> None:
+    def __init__(self, session: aiohttp.ClientSession, sim: Simulator) -> None:  # noqa: F811
         self.session = session
         self.sim = sim
         self.base = f"{sim.url}/v3/accounts/{sim.account_id}"
@@ -55,15 +56,17 @@ class Client:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(token=TOKEN, seed=7)
-    await simulator.start()
-    yield simulator
-    await simulator.close()
+def sim_token() -> str:
+    return TOKEN
 
 
 @pytest.fixture
-async def client(sim: Simulator) -> AsyncIterator[Client]:
+def sim_seed() -> int:
+    return 7
+
+
+@pytest.fixture
+async def client(sim: Simulator) -> AsyncIterator[Client]:  # noqa: F811
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=headers) as session:
         yield Client(session, sim)
