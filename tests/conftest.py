@@ -13,6 +13,8 @@ from sidecar.clock import FakeClock
 from sidecar.events import Event, EventBus
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# The token the simulator of the end-to-end tests accepts (tests/e2e/conftest.py's `sim`).
+SIM_TOKEN = "test-oanda-token-7f3a9c"
 
 
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> Mapping[str, Callable[[], Any]]:
@@ -51,3 +53,15 @@ class RecordingBus(EventBus):
 @pytest.fixture
 def bus() -> RecordingBus:
     return RecordingBus()
+
+
+@pytest.fixture
+def sim_token() -> str:
+    """The token the `sim` fixture's simulator accepts (the simulator's own tests override it)."""
+    return SIM_TOKEN
+
+
+@pytest.fixture
+def sim_seed() -> int:
+    """The seed of the `sim` fixture's prices and fault ratios."""
+    return 0

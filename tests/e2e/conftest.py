@@ -17,8 +17,9 @@ from sidecar._gen.oanda.sidecar.v1 import control_pb2_grpc, proxy_pb2_grpc
 from sidecar.app import App
 from sidecar.config import Config
 from sidecar.sim.server import Simulator
+from tests.conftest import SIM_TOKEN
 
-TOKEN = "test-oanda-token-7f3a9c"
+TOKEN = SIM_TOKEN
 
 # Short timeouts so that end-to-end tests of failures stay quick.
 TEST_CONFIG: dict[str, Any] = {
@@ -50,17 +51,6 @@ def make_config(sim_url: str, token: str | None = TOKEN, *, control_token: str |
     return config.model_copy(update={"secrets": config.secrets.model_copy(update={
         "oanda_token": SecretStr(token) if token else None,
         "control_token": SecretStr(control_token) if control_token else None})})
-
-
-@pytest.fixture
-def sim_token() -> str:
-    """The token the simulator accepts (the simulator's own tests use theirs)."""
-    return TOKEN
-
-
-@pytest.fixture
-def sim_seed() -> int:
-    return 0
 
 
 @pytest.fixture
