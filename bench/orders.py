@@ -62,7 +62,8 @@ async def _start_sim() -> tuple[asyncio.subprocess.Process, str]:
 
 def _config(url: str, **orders: Any) -> Config:
     config = Config.model_validate({
-        "server": {"grpc_listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0"},
+        "server": {"grpc_listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0",
+                   "rest_listen": ""},
         "oanda": {"base_url": url, "max_new_connections_per_s": 100},
         "rate_limit": {"rate_per_s": 10_000, "burst": 10_000},
         "telemetry": {"tracing_enabled": False}, "orders": orders})

@@ -91,7 +91,7 @@ async def direct_reader(sim: Simulator, path: str, out: list[float],
 
 async def start_sidecar(sim: Simulator, workdir: Path) -> tuple[Any, str]:
     config = {"server": {"grpc_listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0",
-                         "drain_grace_s": 1},
+                         "rest_listen": "127.0.0.1:0", "drain_grace_s": 1},
               "oanda": {"base_url": sim.url, "stream_url": sim.url,
                         "max_new_connections_per_s": 100},
               "streams": {"subscriber_buffer": 200_000},

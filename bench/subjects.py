@@ -81,7 +81,7 @@ async def start_upstream(workdir: Path, token: str) -> Upstream:
 def sidecar_config(upstream_url: str, profile: Profile, tracing: bool) -> dict[str, Any]:
     config: dict[str, Any] = {
         "server": {"grpc_listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0",
-                   "drain_grace_s": 1},
+                   "rest_listen": "127.0.0.1:0", "drain_grace_s": 1},
         "oanda": {"base_url": upstream_url},
         "telemetry": {"tracing_enabled": tracing},
         "logging": {"level": "warning"},

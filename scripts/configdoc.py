@@ -34,10 +34,14 @@ MEANINGS: dict[str, str] = {
     "are kept so that they survive a restart (holds.json); none: memory only",
     "server.http_header_timeout_s": "the admin (and REST) listener closes a connection whose "
     "request head has not arrived this long after connecting or after its last answer",
-    "server.http_max_connections": "connections the admin (and REST) listener keeps open; "
+    "server.http_max_connections": "connections each of the admin and REST listeners keeps open; "
     "beyond it new ones are closed at once",
     "server.max_status_watchers": "WatchStatus streams served at once; beyond it "
     "RESOURCE_EXHAUSTED",
+    "server.rest_listen": "the OANDA REST listener for `v20` and `oandapyV20` bots "
+    "(docs/rest.md); loopback by default, empty turns it off",
+    "server.rest_deadline_s": "the deadline each REST-listener call gets (HTTP carries none): "
+    "waits, retries and attempts included; 0: none",
     "oanda.base_url": "REST upstream (live: `https://api-fxtrade.oanda.com`)",
     "oanda.stream_url": "streaming upstream",
     "oanda.request_timeout_s": "timeout of one attempt (shortened to the caller's deadline)",

@@ -41,8 +41,10 @@ from sidecar.ratelimit import RateLimit, build_rate_limit
 from sidecar.server.admin import AdminServer
 from sidecar.server.auth import ControlTokenGuard
 from sidecar.server.control import ControlServicer
+from sidecar.server.front import Front
 from sidecar.server.interceptors import register
 from sidecar.server.proxy import ProxyServicer
+from sidecar.server.rest import RestListener
 from sidecar.server.stream import StreamServicer
 from sidecar.status import StatusBoard
 from sidecar.streams.service import Streams
@@ -151,7 +153,8 @@ class _Closing:
 
 
 class App:
-    """The daemon: the gRPC server (proxy, control, health, reflection) and the admin server."""
+    """The daemon: the gRPC server (proxy, control, health, reflection), the admin server and
+    the OANDA REST listener."""
 
     def __init__(self, config: Config, *, clock: Clock | None = None,
                  bus: EventBus | None = None) -> None:
@@ -164,10 +167,16 @@ class App:
                                  self.parts.observability.status_extras,
                                  max_connections=server.http_max_connections,
                                  header_timeout_s=server.http_header_timeout_s)
+        tracing = self.parts.observability.tracing
+        # Execute and the REST listener: one front, one pipeline, one drain cut-off.
+        self.front = Front(self.parts.handler, self.clock, self.bus,
+                           tracer=tracing if tracing.enabled else None)
+        self.rest = (RestListener(self.front, self.parts.streams.delivery, server)
+                     if server.rest_listen else None)
         self.grpc_server: grpc.aio.Server | None = None
-        self.proxy: ProxyServicer | None = None
         self.grpc_port = 0
         self.admin_port = 0
+        self.rest_port = 0
 
     @property
     def grpc_target(self) -> str:
@@ -179,15 +188,21 @@ class App:
         host = self.config.server.admin_listen.rpartition(":")[0]
         return f"http://{host}:{self.admin_port}"
 
+    @property
+    def rest_url(self) -> str | None:
+        """The REST listener's base URL (None: `server.rest_listen` is empty)."""
+        if self.rest is None:
+            return None
+        host = self.config.server.rest_listen.rpartition(":")[0]
+        return f"http://{host}:{self.rest_port}"
+
     def _grpc_server(self) -> grpc.aio.Server:
         parts = self.parts
         control_token = self.config.secrets.control_token
         guard = (ControlTokenGuard(control_token.get_secret_value(), self.bus, self.clock)
                  if control_token is not None else None)
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        tracing = parts.observability.tracing
-        proxy = self.proxy = ProxyServicer(parts.handler, self.clock, self.bus,
-                                           tracer=tracing if tracing.enabled else None)
+        proxy = ProxyServicer(self.front)
         proxy.Stream = StreamServicer(parts.streams.delivery).Stream  # type: ignore[method-assign]
         register(server, proxy, proxy_pb2.DESCRIPTOR.services_by_name["ProxyService"])
         control = ControlServicer(parts.board, parts.breakers, parts.degradation, self.bus,
@@ -219,6 +234,7 @@ class App:
             await server.stop(None)
             raise ConfigError(f"server.admin_listen: cannot listen on "
                               f"{self.config.server.admin_listen}: {exc.strerror}") from None
+        await self._start_rest()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         for service in self.parts.services:
@@ -235,22 +251,37 @@ class App:
         self.admin.draining = True
         await self.health.enter_graceful_shutdown()
         await self.parts.streams.close()  # streams (issue 13): subscribers end, then resume
-        if self.grpc_server is not None:
-            cut_off = asyncio.get_running_loop().call_later(
-                max(0.0, grace - min(_CUT_OFF_MARGIN_S, grace / 4)), self._cut_off)
-            await self.grpc_server.stop(grace)
-            cut_off.cancel()
+        cut_off = asyncio.get_running_loop().call_later(
+            max(0.0, grace - min(_CUT_OFF_MARGIN_S, grace / 4)), self._cut_off)
+        await asyncio.gather(*([self.grpc_server.stop(grace)] if self.grpc_server else []),
+                             *([self.rest.stop()] if self.rest else []))
+        cut_off.cancel()
         await self.admin.stop()
         await self.parts.orders.stop()  # background resolutions end before the transport
         await self.parts.transport.close()
         for service in reversed(self.parts.services):  # each may never have started
             await service.stop()
 
+    async def _start_rest(self) -> None:
+        if self.rest is None:
+            return
+        host, _, port = self.config.server.rest_listen.rpartition(":")
+        try:
+            self.rest_port = await self.rest.start(
+                host, int(port), shutdown_timeout_s=self.config.server.drain_grace_s)
+        except OSError as exc:
+            await self.admin.stop()
+            if self.grpc_server is not None:
+                await self.grpc_server.stop(None)
+            raise ConfigError(f"server.rest_listen: cannot listen on "
+                              f"{self.config.server.rest_listen}: {exc.strerror}") from None
+
     def _cut_off(self) -> None:
-        if self.proxy is not None and (n := self.proxy.cut_off()):
+        if n := self.front.cut_off():
             _log.warning("drain grace ending: %d call(s) still in flight answered now "
                          "(writes as OUTCOME_UNKNOWN)", n)
 
     def ready_line(self) -> str:
+        rest = f", rest {self.rest_url}" if self.rest_url else ""
         return (f"oanda-sidecar {sidecar.__version__} ready: grpc {self.grpc_target}, "
-                f"admin {self.admin_url}, upstream {self.config.oanda.base_url}")
+                f"admin {self.admin_url}{rest}, upstream {self.config.oanda.base_url}")

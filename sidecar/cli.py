@@ -115,7 +115,7 @@ def cmd_demo(ns: argparse.Namespace) -> int:
     from sidecar.demo import demo
 
     return _run(demo(grpc_listen=ns.grpc_listen, admin_listen=ns.admin_listen,
-                     sim_listen=ns.sim_listen))
+                     sim_listen=ns.sim_listen, rest_listen=ns.rest_listen))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-listen", default="127.0.0.1:50051")
     p.add_argument("--admin-listen", default="127.0.0.1:9464")
     p.add_argument("--sim-listen", default="127.0.0.1:8080")
+    p.add_argument("--rest-listen", default="127.0.0.1:8081",
+                   help="the OANDA REST listener, for v20 / oandapyV20 bots ('' turns it off)")
     p.set_defaults(func=cmd_demo)
     from sidecar.ctl import add_ctl_parser
 

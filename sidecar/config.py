@@ -34,9 +34,6 @@ __all__ = ["DEFAULT_CACHE_TEMPLATES", "Config", "DegradationConfig", "Secrets", 
 
 ENV_PREFIX = "OANDA_SIDECAR__"
 
-PositiveFloat = float
-
-
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
@@ -60,8 +57,11 @@ class ServerConfig(_Section):
     http_header_timeout_s: float = Field(10.0, gt=0, le=600)
     http_max_connections: int = Field(256, ge=1, le=65536)
     max_status_watchers: int = Field(100, ge=1, le=100_000)
+    rest_listen: str = "127.0.0.1:8081"  # the OANDA REST listener (docs/rest.md); "": off
+    rest_deadline_s: float = Field(30.0, ge=0, le=600)  # HTTP carries none; 0: no deadline
 
     _listen = field_validator("grpc_listen", "admin_listen")(_check_listen)
+    _rest = field_validator("rest_listen")(lambda v: v and _check_listen(v))
 
 
 class OandaConfig(_Section):

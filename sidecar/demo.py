@@ -14,7 +14,8 @@ from sidecar.sim.server import Simulator
 DEMO_TOKEN = "demo-token"
 
 
-async def demo(*, grpc_listen: str, admin_listen: str, sim_listen: str) -> int:
+async def demo(*, grpc_listen: str, admin_listen: str, sim_listen: str,
+               rest_listen: str = "127.0.0.1:8081") -> int:
     host, _, port = sim_listen.rpartition(":")
     sim = Simulator(token=DEMO_TOKEN)
     try:
@@ -28,6 +29,7 @@ async def demo(*, grpc_listen: str, admin_listen: str, sim_listen: str) -> int:
            "OANDA_SIDECAR__OANDA__STREAM_URL": sim.url,
            "OANDA_SIDECAR__SERVER__GRPC_LISTEN": grpc_listen,
            "OANDA_SIDECAR__SERVER__ADMIN_LISTEN": admin_listen,
+           "OANDA_SIDECAR__SERVER__REST_LISTEN": rest_listen,
            "OANDA_SIDECAR__LOGGING__FORMAT": "console",
            "OANDA_SIDECAR__TELEMETRY__TRACING_ENABLED": "false"}
     config = load_config(None, env=env)
@@ -68,6 +70,7 @@ Try, in another terminal:
   {grpcurl} -plaintext {target} oanda.sidecar.v1.ControlService/GetStatus
   {grpcurl} -plaintext -d '{stream}' \\
       {target} oanda.sidecar.v1.ProxyService/Stream
+  curl -s {app.rest_url}/v3/accounts/{acct}/summary     # the OANDA REST listener
   .venv/bin/oanda-sidecar ctl --target {target} status
   curl -s -XPOST {sim.url}/_sim/faults -d '{{"kind":"status","status":503,"count":5}}'
 Ctrl-C stops both."""

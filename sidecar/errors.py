@@ -1,7 +1,8 @@
 """One error tree. Each class knows its gRPC status code and its ErrorInfo reason.
 
 Transport exceptions become these in `sidecar.upstream.transport`; these become gRPC status in
-`sidecar.server.interceptors`. Nothing else translates errors.
+`sidecar.server.interceptors` and OANDA-shaped HTTP answers in `sidecar.server.rest_errors`.
+Nothing else translates errors.
 
 The docstring of each class that sets its own `reason` is written for the caller — when the
 error happens and what to do about it — and is the text of the error table in docs/api.md
@@ -38,6 +39,9 @@ class SidecarError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     reason: str = "INTERNAL"
+    # The status the REST listener answers with (CONTRACT §9): gRPC codes and HTTP statuses
+    # side by side, so both fronts translate from this one table.
+    http_status: int = 500
 
     def __init__(self, message: str, *, retry_after_s: float | None = None,
                  metadata: dict[str, str] | None = None) -> None:
@@ -63,6 +67,7 @@ class InvalidRequest(SidecarError):
 
     code = grpc.StatusCode.INVALID_ARGUMENT
     reason = "INVALID_REQUEST"
+    http_status = 400
 
     def __init__(self, message: str, *, field: str = "") -> None:
         super().__init__(message, metadata={"field": field} if field else None)
@@ -79,6 +84,7 @@ class CircuitOpen(SidecarError):
 
     code = grpc.StatusCode.UNAVAILABLE
     reason = "CIRCUIT_OPEN"
+    http_status = 503
 
 
 class RateLimited(SidecarError):
@@ -91,6 +97,7 @@ class RateLimited(SidecarError):
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "RATE_LIMITED"
+    http_status = 429
 
 
 class SidecarOverloaded(SidecarError):
@@ -103,6 +110,7 @@ class SidecarOverloaded(SidecarError):
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "SIDECAR_OVERLOADED"
+    http_status = 503
 
 
 class NoConnectionSlot(RateLimited):
@@ -117,6 +125,7 @@ class SlowConsumer(SidecarError):
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "SLOW_CONSUMER"
+    http_status = 503
 
 
 class ReadOnly(SidecarError):
@@ -130,6 +139,7 @@ class ReadOnly(SidecarError):
 
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "READ_ONLY"
+    http_status = 503
 
 
 class DeadlineExceeded(SidecarError):
@@ -142,6 +152,7 @@ class DeadlineExceeded(SidecarError):
 
     code = grpc.StatusCode.DEADLINE_EXCEEDED
     reason = "DEADLINE_EXCEEDED"
+    http_status = 504
 
 
 class Unauthenticated(SidecarError):
@@ -153,6 +164,7 @@ class Unauthenticated(SidecarError):
 
     code = grpc.StatusCode.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
+    http_status = 401
 
 
 class NotFound(SidecarError):
@@ -162,6 +174,7 @@ class NotFound(SidecarError):
 
     code = grpc.StatusCode.NOT_FOUND
     reason = "NOT_FOUND"
+    http_status = 404
 
 
 class UpstreamError(SidecarError):
@@ -176,6 +189,7 @@ class UpstreamError(SidecarError):
 
     code = grpc.StatusCode.UNAVAILABLE
     reason = "UPSTREAM_UNAVAILABLE"
+    http_status = 502
     request_sent = True
     kind: ErrorKind = ErrorKind.CONNECTION_LOST
 
@@ -213,6 +227,7 @@ class OutcomeUnknown(SidecarError):
 
     code = grpc.StatusCode.UNKNOWN
     reason = "OUTCOME_UNKNOWN"
+    http_status = 504
 
 
 class ConfigError(Exception):

@@ -134,7 +134,7 @@ class CacheFailed(Event):
 
 @dataclass(frozen=True, slots=True)
 class ExecuteFinished(Event):
-    """One Execute call answered (with a response or an error)."""
+    """One call answered (with a response or an error): an Execute, or a REST-listener call."""
 
     method: str
     endpoint: str
@@ -145,6 +145,7 @@ class ExecuteFinished(Event):
     from_cache: bool = False
     request_id: str | None = None
     error: str | None = None
+    front: str = "grpc"  # "grpc" (Execute) or "rest" (the REST listener)
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,6 +169,8 @@ class EventLogger:
             "status": e.status, "attempts": e.attempts,
             "latency_ms": round(e.duration_s * 1000.0, 3), "request_id": e.request_id,
         }
+        if e.front != "grpc":
+            fields["front"] = e.front
         if e.from_cache:
             fields["from_cache"] = True
         if e.error is not None:

@@ -57,10 +57,11 @@ _WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _L, _W = _LATENCY_BUCKETS, _WAIT_BUCKETS
 # (attribute, type, name after `oanda_sidecar_`, help, labels, buckets): CONTRACT §4 and more.
 METRICS: tuple[tuple[str, Any, str, str, tuple[str, ...], tuple[float, ...] | None], ...] = (
-    ("requests", Counter, "requests", "Execute calls answered, by outcome (ok, http_4xx, "
-     "http_5xx or the error reason)", ("method", "endpoint", "outcome"), None),
-    ("execute_duration", Histogram, "execute_duration_seconds", "Execute duration inside the "
-     "sidecar, all attempts and waits included", ("endpoint",), _L),
+    ("requests", Counter, "requests", "Calls answered (Execute: front grpc; the REST "
+     "listener: front rest), by outcome (ok, http_4xx, http_5xx or the error reason)",
+     ("method", "endpoint", "outcome", "front"), None),
+    ("execute_duration", Histogram, "execute_duration_seconds", "Call duration inside the "
+     "sidecar, all attempts and waits included, by front", ("endpoint", "front"), _L),
     ("attempts", Counter, "attempts", "Attempts sent upstream, by status class (2xx..5xx) or "
      "error kind", ("endpoint", "result"), None),
     ("upstream_latency", Histogram, "upstream_latency_seconds", "Duration of one upstream "
@@ -168,7 +169,7 @@ class Metrics:
         # is process-wide in prometheus_client; nothing else in the process uses that library.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
-        self._execute_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._execute_children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
         self._attempt_children: dict[tuple[str, int | None, str | None], tuple[Any, Any]] = {}
         self._define()
         for name in breakers:
@@ -225,12 +226,13 @@ class Metrics:
     def _on_execute(self, e: ExecuteFinished) -> None:
         # The two series of one (method, endpoint, outcome) are looked up once and kept:
         # prometheus_client's labels() validates and locks on every call.
-        key = (e.method, e.endpoint, e.outcome)
+        key = (e.method, e.endpoint, e.outcome, e.front)
         children = self._execute_children.get(key)
         if children is None:
             endpoint = endpoint_label(e.endpoint)
-            children = (self.requests.labels(method_label(e.method), endpoint, e.outcome),
-                        self.execute_duration.labels(endpoint))
+            children = (self.requests.labels(method_label(e.method), endpoint, e.outcome,
+                                             e.front),
+                        self.execute_duration.labels(endpoint, e.front))
             if len(self._execute_children) < _CHILD_CACHE_LIMIT:
                 self._execute_children[key] = children
         children[0].inc()

@@ -43,14 +43,19 @@ def extract(metadata: Sequence[tuple[str, str | bytes]] | None) -> otel_context.
 class ExecuteSpan(AbstractContextManager[Span]):
     """A class, not a generator: cheaper, and it maps SidecarErrors to span status itself."""
 
-    __slots__ = ("_attrs", "_ctx", "_name", "_span", "_token", "_tracer")
+    __slots__ = ("_attrs", "_ctx", "_name", "_rest", "_span", "_token", "_tracer")
 
     def __init__(self, tracer: trace.Tracer, ctx: otel_context.Context | None, method: str,
-                 template: str | None) -> None:
-        self._tracer, self._ctx = tracer, ctx
-        self._name = f"Execute {method} {template}" if template else f"Execute {method}"
-        self._attrs = {"rpc.system": "grpc", "rpc.service": "oanda.sidecar.v1.ProxyService",
-                       "rpc.method": "Execute", "http.request.method": method}
+                 template: str | None, front: str = "grpc") -> None:
+        self._tracer, self._ctx, self._rest = tracer, ctx, front == "rest"
+        if self._rest:  # an HTTP server span, named as OTel's HTTP conventions say
+            self._name = f"{method} {template}" if template else method
+            self._attrs = {"http.request.method": method, "network.protocol.name": "http",
+                           "oanda_sidecar.front": front}
+        else:
+            self._name = f"Execute {method} {template}" if template else f"Execute {method}"
+            self._attrs = {"rpc.system": "grpc", "rpc.service": "oanda.sidecar.v1.ProxyService",
+                           "rpc.method": "Execute", "http.request.method": method}
         if template:
             self._attrs["url.template"] = template
 
@@ -66,6 +71,11 @@ class ExecuteSpan(AbstractContextManager[Span]):
         try:
             if isinstance(exc, SidecarError):
                 span.set_attribute("error.type", exc.reason)
+                if self._rest:
+                    span.set_attribute("http.response.status_code", exc.http_status)
+                    if exc.http_status >= 500:
+                        span.set_status(Status(StatusCode.ERROR, exc.reason))
+                    return
                 span.set_attribute("rpc.grpc.status_code", exc.code.value[0])
                 if exc.code in _SERVER_ERROR_CODES:
                     span.set_status(Status(StatusCode.ERROR, exc.reason))

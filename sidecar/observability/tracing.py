@@ -135,12 +135,13 @@ class Tracing:
         return self._tracer if self.enabled else None
 
     def execute_span(self, metadata: Sequence[tuple[str, str | bytes]] | None, method: str,
-                     path_template: str | None = None) -> AbstractContextManager[Span]:
+                     path_template: str | None = None, *,
+                     front: str = "grpc") -> AbstractContextManager[Span]:
         """The SERVER span of one Execute, current while the context is open. The path's
         template is known once the validator has resolved it: ExecuteFinished names the span."""
         if not self.enabled:
             return _NOOP_SPAN
-        return ExecuteSpan(self._tracer, extract(metadata), method, path_template)
+        return ExecuteSpan(self._tracer, extract(metadata), method, path_template, front)
 
     async def force_flush(self, timeout_s: float = 5.0) -> bool:
         """Export what is queued (in a thread: the exporter blocks)."""
@@ -202,7 +203,8 @@ class Tracing:
         if not span.is_recording():
             return
         # Each attribute costs the SDK a few µs: set only what says something.
-        span.update_name(f"Execute {e.method} {e.endpoint}")
+        span.update_name(f"{e.method} {e.endpoint}" if e.front == "rest"
+                         else f"Execute {e.method} {e.endpoint}")
         span.set_attributes({"oanda.outcome": e.outcome, "oanda.attempts": e.attempts,
                              "url.template": e.endpoint})
         if e.from_cache:

@@ -3,7 +3,7 @@ transaction exactly once and in ID order (repeats dropped by ID)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from sidecar.clock import Clock
 from sidecar.events import EventBus, StreamReplayed
@@ -27,7 +27,7 @@ class Delivery:
         self._clock = clock
         self._bus = bus
 
-    async def messages(self, sub: Subscription) -> AsyncIterator[StreamMessage]:
+    async def messages(self, sub: Subscription) -> AsyncGenerator[StreamMessage, None]:
         joined = self._hub.join(sub)
         try:
             if sub.key.kind is StreamKind.PRICING:

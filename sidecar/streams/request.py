@@ -68,10 +68,13 @@ def _pricing(account: str, query: dict[str, str]) -> Subscription:
                              "(like EUR_USD)", field="query")
     if len(set(names)) > MAX_INSTRUMENTS:
         raise InvalidRequest(f"at most {MAX_INSTRUMENTS} instruments per stream", field="query")
-    for flag in ("snapshot", "includeHomeConversions"):
-        if flag in query and query[flag] not in _BOOL:
+    # OANDA reads booleans case-insensitively (`v20` sends Python's True and False).
+    flags = {flag: query[flag].lower() for flag in ("snapshot", "includeHomeConversions")
+             if flag in query}
+    for flag, value in flags.items():
+        if value not in _BOOL:
             raise InvalidRequest(f"{flag} must be true or false", field="query")
-    options = (("includeHomeConversions", "true"),) if query.get(
+    options = (("includeHomeConversions", "true"),) if flags.get(
         "includeHomeConversions") == "true" else ()
     key = StreamKey(account, StreamKind.PRICING, tuple(sorted(set(names))), options)
-    return Subscription(key, snapshot=query.get("snapshot", "true") == "true")
+    return Subscription(key, snapshot=flags.get("snapshot", "true") == "true")

@@ -71,7 +71,7 @@ def _config(tmp_path: Path, name: str, sim_url: str, redis_url: str) -> tuple[Pa
     path = tmp_path / f"{name}.yaml"
     path.write_text(f"""
 server: {{grpc_listen: "127.0.0.1:{port}", admin_listen: "127.0.0.1:{free_port()}",
-          drain_grace_s: 2, control_token_file: "{token_file}"}}
+          rest_listen: "", drain_grace_s: 2, control_token_file: "{token_file}"}}
 oanda: {{base_url: "{sim_url}", max_new_connections_per_s: 100, request_timeout_s: 2}}
 retry: {{base_delay_s: 0.02, max_delay_s: 0.1}}
 degradation: {{cache_backend: redis, redis_url: "{redis_url}"}}

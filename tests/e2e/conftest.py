@@ -23,7 +23,8 @@ TOKEN = SIM_TOKEN
 
 # Short timeouts so that end-to-end tests of failures stay quick.
 TEST_CONFIG: dict[str, Any] = {
-    "server": {"grpc_listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "drain_grace_s": 5},
+    "server": {"grpc_listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0",
+               "rest_listen": "127.0.0.1:0", "drain_grace_s": 5},
     "oanda": {"request_timeout_s": 2.0, "max_new_connections_per_s": 100},
     "retry": {"base_delay_s": 0.02, "max_delay_s": 0.2},
     "breaker": {"recovery_timeout_s": 0.5},

@@ -85,11 +85,12 @@ class SidecarProcess:
 
     def __init__(self, tmp_path: Path, sim_url: str, extra_yaml: str = "",
                  token: str = "test-oanda-token-7f3a9c", server_extra: str = "") -> None:
-        self.grpc_port, self.admin_port = free_port(), free_port()
+        self.grpc_port, self.admin_port, self.rest_port = free_port(), free_port(), free_port()
         self.config = tmp_path / f"sidecar-{self.grpc_port}.yaml"
         self.config.write_text(
             f'server: {{grpc_listen: "127.0.0.1:{self.grpc_port}", '
-            f'admin_listen: "127.0.0.1:{self.admin_port}", drain_grace_s: 2{server_extra}}}\n'
+            f'admin_listen: "127.0.0.1:{self.admin_port}", '
+            f'rest_listen: "127.0.0.1:{self.rest_port}", drain_grace_s: 2{server_extra}}}\n'
             f'oanda: {{base_url: "{sim_url}", max_new_connections_per_s: 100, '
             f'request_timeout_s: 2}}\n'
             "telemetry: {tracing_enabled: false}\n" + extra_yaml)

@@ -64,15 +64,16 @@ def test_config_errors_stop_startup_with_one_line_naming_the_key(
     assert check.returncode != 0 and named.split(".")[0].lower() in check.stderr.lower()
 
 
-@pytest.mark.parametrize("listener", ["grpc_listen", "admin_listen"])
+@pytest.mark.parametrize("listener", ["grpc_listen", "admin_listen", "rest_listen"])
 def test_port_in_use_stops_startup_naming_the_listener(tmp_path: Path, listener: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         ports = {"grpc_listen": free_port(), "admin_listen": free_port(),
-                 listener: busy.getsockname()[1]}
+                 "rest_listen": free_port(), listener: busy.getsockname()[1]}
         config = _write(tmp_path, f"server:\n  grpc_listen: 127.0.0.1:{ports['grpc_listen']}\n"
-                                  f"  admin_listen: 127.0.0.1:{ports['admin_listen']}\n")
+                                  f"  admin_listen: 127.0.0.1:{ports['admin_listen']}\n"
+                                  f"  rest_listen: 127.0.0.1:{ports['rest_listen']}\n")
         result = _serve(config, OANDA_API_TOKEN="t")
     assert result.returncode != 0
     assert f"server.{listener}" in result.stderr
@@ -84,7 +85,7 @@ async def test_sigterm_lets_fifty_slow_calls_finish_and_exits_zero(
     grpc_port, admin_port = free_port(), free_port()
     config = _write(tmp_path, f"""
 server: {{grpc_listen: "127.0.0.1:{grpc_port}", admin_listen: "127.0.0.1:{admin_port}",
-          drain_grace_s: 20}}
+          rest_listen: "127.0.0.1:{free_port()}", drain_grace_s: 20}}
 oanda: {{base_url: "{sim.url}", max_new_connections_per_s: 200, request_timeout_s: 10}}
 telemetry: {{tracing_enabled: false}}
 """)

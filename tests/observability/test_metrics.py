@@ -66,9 +66,9 @@ def test_execute_and_attempt_events_count_by_template_outcome_and_result() -> No
                   attempt(429)):
         bus.publish(event)
     assert value(metrics, "oanda_sidecar_requests_total", method="POST", endpoint=ORDERS,
-                 outcome="ok") == 1
+                 outcome="ok", front="grpc") == 1
     assert value(metrics, "oanda_sidecar_requests_total", method="POST", endpoint=ORDERS,
-                 outcome="circuit_open") == 1
+                 outcome="circuit_open", front="grpc") == 1
     assert value(metrics, "oanda_sidecar_attempts_total", endpoint=ORDERS, result="5xx") == 2
     assert value(metrics, "oanda_sidecar_attempts_total", endpoint=ORDERS, result="2xx") == 1
     assert value(metrics, "oanda_sidecar_attempts_total", endpoint=ORDERS, result="4xx") == 1
@@ -78,7 +78,12 @@ def test_execute_and_attempt_events_count_by_template_outcome_and_result() -> No
     assert value(metrics, "oanda_sidecar_upstream_latency_seconds_bucket", endpoint=ORDERS,
                  le="0.05") == 5
     assert value(metrics, "oanda_sidecar_execute_duration_seconds_sum",
-                 endpoint=ORDERS) == 0.201
+                 endpoint=ORDERS, front="grpc") == 0.201
+    bus.publish(ExecuteFinished(1.0, "POST", ORDERS, "ok", 201, 1, 0.3, front="rest"))
+    assert value(metrics, "oanda_sidecar_requests_total", method="POST", endpoint=ORDERS,
+                 outcome="ok", front="rest") == 1
+    assert value(metrics, "oanda_sidecar_requests_total", method="POST", endpoint=ORDERS,
+                 outcome="ok", front="grpc") == 1
 
 
 def test_breaker_gauge_starts_closed_for_each_breaker_and_follows_transitions() -> None:
@@ -165,13 +170,13 @@ def test_unknown_methods_collapse_and_registries_are_private() -> None:
     first, second = Metrics(bus), Metrics(EventBus())
     bus.publish(ExecuteFinished(1.0, "BREW", "/v3/{unknown}", "invalid_request", None, 0, 0.0))
     assert value(first, "oanda_sidecar_requests_total", method="OTHER", endpoint="/v3/{unknown}",
-                 outcome="invalid_request") == 1
+                 outcome="invalid_request", front="grpc") == 1
     assert value(second, "oanda_sidecar_requests_total", method="OTHER",
-                 endpoint="/v3/{unknown}", outcome="invalid_request") is None
+                 endpoint="/v3/{unknown}", outcome="invalid_request", front="grpc") is None
     first.close()
     bus.publish(ExecuteFinished(1.0, "BREW", "/v3/{unknown}", "invalid_request", None, 0, 0.0))
     assert value(first, "oanda_sidecar_requests_total", method="OTHER", endpoint="/v3/{unknown}",
-                 outcome="invalid_request") == 1
+                 outcome="invalid_request", front="grpc") == 1
 
 
 def test_a_success_after_retries_is_counted_once_per_call() -> None:

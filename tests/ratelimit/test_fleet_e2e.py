@@ -49,7 +49,7 @@ async def start_pod(tmp: Path, name: str, sim_url: str, redis_url: str) -> Pod:
     config = tmp / f"{name}.yaml"
     config.write_text(f"""
 server: {{grpc_listen: "127.0.0.1:{grpc_port}", admin_listen: "127.0.0.1:{admin_port}",
-          drain_grace_s: 1}}
+          rest_listen: "", drain_grace_s: 1}}
 oanda: {{base_url: "{sim_url}", request_timeout_s: 2, max_new_connections_per_s: 50}}
 rate_limit: {{burst: {BURST}, max_queue_wait_s: 0.5,
              shared: {{redis_url: "{redis_url}", timeout_s: 0.25}}}}
