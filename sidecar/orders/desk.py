@@ -259,12 +259,14 @@ class OrderDesk:
     def _unknown(self, job: _Job) -> OutcomeUnknown:
         w = job.write
         what = f"client ID {w.client_order_id}" if w.client_order_id else f"{w.kind} {w.spec}"
-        return OutcomeUnknown(
+        error = OutcomeUnknown(
             f"the {w.kind} ({what}) was sent and OANDA's records could not tell yet whether it "
             "took effect; the sidecar keeps resolving it: ask ControlService.GetOrderOutcome "
             "with the client_order_id, or look it up in transactions/sinceid from "
             "since_transaction_id. Do not send it again with a new client ID.",
             metadata=self._metadata(job))
+        error.attempts = job.attempts
+        return error
 
     def _not_placed(self, job: _Job) -> UpstreamError:
         w = job.write
@@ -273,6 +275,7 @@ class OrderDesk:
             f"{job.since} hold none of it) and no resend is left (attempts or retry budget): "
             "it is safe to send it again with the same client ID")
         error.metadata = {**self._metadata(job), "outcome": NOT_PLACED}
+        error.attempts = job.attempts
         return error
 
     async def outcome(self, client_order_id: str) -> OrderRecord | None:

@@ -200,5 +200,7 @@ class RetryPolicy:
             unknown.attempts = attempts
             raise unknown from outcome
         if isinstance(outcome, SidecarError):
-            outcome.attempts = attempts
+            # Refused by the breaker or the limiter (or the deadline before a send): the last
+            # attempt never went upstream, so it is not counted.
+            outcome.attempts = attempts if isinstance(outcome, UpstreamError) else attempts - 1
         raise outcome

@@ -114,7 +114,7 @@ def answer(response: Response) -> web.Response:
     if response.client_order_id:
         headers[CLIENT_ORDER_ID] = response.client_order_id
     if response.degradation != Level.NONE:
-        headers[DEGRADATION] = response.degradation.value
+        headers[DEGRADATION] = response.degradation.value.upper()
     if response.retry_after_s is not None and response.status in (429, 503):
         headers["Retry-After"] = str(max(1, round(response.retry_after_s)))
     return web.Response(status=response.status, body=response.body, headers=headers)
