@@ -57,7 +57,8 @@ class AdminServer:
 
     async def start(self, host: str, port: int) -> int:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
-                                     keepalive_timeout=self.guard.header_timeout_s)
+                                     keepalive_timeout=self.guard.header_timeout_s,
+                                     logger=self.guard.server_log)
         await self._runner.setup()
         self._listener = await self.guard.serve(self._runner, host, port)
         self.port = self._listener.sockets[0].getsockname()[1]

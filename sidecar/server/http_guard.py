@@ -11,10 +11,12 @@ request), and beyond `max_connections` new connections are closed at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,6 +69,32 @@ class _Guarded(asyncio.Protocol):
         self._inner.resume_writing()
 
 
+class ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server logger for our listeners: malformed HTTP (a bad request line, a bad
+    header, a TLS hello) is counted and logged at debug — anyone who can connect could
+    otherwise write an ERROR with a traceback per request. Real exceptions stay errors."""
+
+    def __init__(self, guard: ConnectionGuard) -> None:
+        super().__init__(logging.getLogger("sidecar.http"), {})
+        self._guard = guard
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True,
+                  **kwargs: Any) -> None:
+        if not self._malformed(exc_info):
+            self.logger.error(msg, *args, exc_info=exc_info, **kwargs)
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self._malformed(kwargs.get("exc_info")):  # aiohttp logs a bad method here
+            self.logger.debug(msg, *args, **kwargs)
+
+    def _malformed(self, exc: Any) -> bool:
+        if not isinstance(exc, HttpProcessingError):
+            return False
+        self._guard.malformed += 1
+        self.logger.debug("malformed HTTP refused: %s", exc.message)
+        return True
+
+
 class _Refused(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.close()
@@ -79,6 +107,8 @@ class ConnectionGuard:
         self._open: dict[Any, _Guarded] = {}  # transport -> its guard
         self.refused = 0
         self.timed_out = 0
+        self.malformed = 0
+        self.server_log = ServerLog(self)  # for web.AppRunner(logger=...)
 
     @property
     def open_connections(self) -> int:

@@ -56,12 +56,14 @@ class RestListener:
         # The body is read here, under its own limit: aiohttp's must never answer first.
         self.app = web.Application(middlewares=[self.guard.middleware],
                                    client_max_size=2**62)
-        self.app.router.add_route("*", "/{tail:.*}", self._handle)
+        # Every path, even one whose decoding holds a newline: the validator judges it.
+        self.app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)
 
     async def start(self, host: str, port: int, *, shutdown_timeout_s: float) -> int:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      keepalive_timeout=self.guard.header_timeout_s,
-                                     shutdown_timeout=shutdown_timeout_s)
+                                     shutdown_timeout=shutdown_timeout_s,
+                                     logger=self.guard.server_log)
         await self._runner.setup()
         self._listener = await self.guard.serve(self._runner, host, port)
         self.port = self._listener.sockets[0].getsockname()[1]

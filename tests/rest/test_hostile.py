@@ -94,9 +94,12 @@ async def test_a_body_that_never_arrives_is_408_and_closed(guarded: App, sim: Si
 async def test_malformed_http_is_a_4xx_and_costs_nothing(guarded: App, sim: Simulator,
                                                           raw: bytes) -> None:
     before = len(sim.requests)
+    assert guarded.rest is not None
+    malformed = guarded.rest.guard.malformed
     answer = await exchange(guarded, raw)
     assert answer == b"" or answer.startswith((b"HTTP/1.0 4", b"HTTP/1.1 4")), answer[:100]
     assert len(sim.requests) == before
+    assert guarded.rest.guard.malformed == malformed + 1  # counted, logged at debug only
     await still_serves(guarded, sim)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -44,13 +45,25 @@ async def call(http: aiohttp.ClientSession, method: str, path: str, **kwargs: An
         return resp.status, json.loads(text) if text.startswith("{") else text, resp.headers
 
 
+@dataclass(frozen=True)
+class Seen:
+    """One request as the upstream received it."""
+
+    method: str
+    raw_path: str
+    query: dict[str, str]
+    headers: Any
+    body: bytes
+
+
 @pytest.fixture
-async def recorder() -> AsyncIterator[tuple[str, list[web.Request]]]:
-    """An upstream that records every request's headers and answers with extra headers."""
-    seen: list[web.Request] = []
+async def recorder() -> AsyncIterator[tuple[str, list[Seen]]]:
+    """An upstream that records every request and answers 200 with extra headers."""
+    seen: list[Seen] = []
 
     async def answer(request: web.Request) -> web.Response:
-        seen.append(request)
+        seen.append(Seen(request.method, request.raw_path, dict(request.query),
+                         request.headers.copy(), await request.read()))
         return web.json_response({"ok": True}, headers={
             "RequestID": "42", "Link": '<https://x/y>; rel="next"', "Set-Cookie": "a=b",
             "X-Upstream-Secret": "s"})
@@ -67,7 +80,7 @@ async def recorder() -> AsyncIterator[tuple[str, list[web.Request]]]:
 
 
 async def test_the_bots_token_is_replaced_and_only_oandas_headers_pass(
-        sidecar_factory: SidecarFactory, recorder: tuple[str, list[web.Request]]) -> None:
+        sidecar_factory: SidecarFactory, recorder: tuple[str, list[Seen]]) -> None:
     url, seen = recorder
     app = await sidecar_factory(oanda={"base_url": url})
     async with aiohttp.ClientSession(base_url=app.rest_url) as http:
