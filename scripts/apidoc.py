@@ -249,20 +249,22 @@ def error_rows() -> Iterator[str]:
             text += "<br>Cases: " + "; ".join(cases) + "."
         client = by_reason.get(cls.reason)
         client_name = f"`{client.__name__}`" if client is not None else "`SidecarError`"
-        yield (f"| `{cls.reason}` | `{cls.code.name}` ({cls.code.value[0]}) | {client_name} "
-               f"| {text} |\n")
+        yield (f"| `{cls.reason}` | `{cls.code.name}` ({cls.code.value[0]}) | "
+               f"{cls.http_status} | {client_name} | {text} |\n")
 
 
 ERRORS_HEADER = """## Errors
 
 Every error below reaches the caller as its gRPC status code with an `ErrorInfo` whose `domain`
 is `oanda-sidecar` and whose `reason` is the first column; the Python client raises the class of
-the third column (all subclasses of `oanda_sidecar_client.SidecarError`, with `.reason`,
+the fourth column (all subclasses of `oanda_sidecar_client.SidecarError`, with `.reason`,
 `.retry_after` and `.metadata`). An error from elsewhere (the gRPC library's own deadline, a
-proxy) has no `ErrorInfo`.
+proxy) has no `ErrorInfo`. The REST listener answers the same decision with the HTTP status of
+the third column and an OANDA-shaped body, `{"errorCode": reason, "errorMessage": ...}`
+([rest.md](rest.md)).
 
-| reason | gRPC code | Python client | when, and what a caller should do |
-|---|---|---|---|
+| reason | gRPC code | HTTP (REST listener) | Python client | when, and what a caller should do |
+|---|---|---|---|---|
 """
 
 

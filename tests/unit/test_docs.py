@@ -195,7 +195,7 @@ def test_error_table_has_every_reason_with_its_code_and_advice() -> None:
                if isinstance(c, type) and issubclass(c, errors.SidecarError)}
     for reason in reasons:
         assert f"| `{reason}` |" in rows
-    assert "| `OUTCOME_UNKNOWN` | `UNKNOWN` (2) | `OutcomeUnknown` | A write was sent" in rows
+    assert "| `OUTCOME_UNKNOWN` | `UNKNOWN` (2) | 504 | `OutcomeUnknown` | A write was sent" in rows
     assert "*UpstreamTimeout*: The request was sent" in rows
 
 
