@@ -224,3 +224,25 @@ async def test_a_cached_answer_says_so_with_its_age(
     status, body, headers = await call(http, "GET", path)
     assert (status, body) == (200, fresh[1])
     assert headers["X-Sidecar-From-Cache"] == "true" and int(headers["Age"]) >= 1
+
+
+async def test_a_transaction_stream_resumes_from_the_since_header_without_a_gap(
+        http: aiohttp.ClientSession, sim: Simulator) -> None:
+    sim.streams.heartbeat_s = 0.3
+    account = sim.state.accounts[sim.account_id]
+    since = account.last_transaction_id
+    for units in ("10", "-5", "3"):
+        assert (await call(http, "POST", f"/v3/accounts/{sim.account_id}/orders",
+                           json=market(units=units)))[0] == 201
+    expected = [str(n) for n in range(int(since) + 1, int(account.last_transaction_id) + 1)]
+    got: list[str] = []
+    async with http.get(f"/v3/accounts/{sim.account_id}/transactions/stream",
+                        headers={"X-Sidecar-Since-Transaction-ID": since}) as resp:
+        assert resp.status == 200
+        async with asyncio.timeout(10):
+            while len(got) < len(expected):
+                line = json.loads(await resp.content.readline())
+                assert not line["type"].startswith("SIDECAR_")  # notices are gRPC-only
+                if line["type"] != "HEARTBEAT":
+                    got.append(line["id"])
+    assert got == expected
