@@ -1,14 +1,18 @@
-"""The load generator's clients: plain HTTP (direct, Envoy) and gRPC Execute (bare proxy, sidecar).
+"""The load generator's clients: plain HTTP (direct, Envoy, the sidecar's REST listener) and gRPC
+Execute (bare proxy, sidecar).
 
 Each call returns an outcome string, the same vocabulary for every subject:
 `ok`, `http_4xx`, `http_429`, `http_5xx`, `rate_limited` (the proxy refused: the sidecar's
 RATE_LIMITED, Envoy's local 429), `circuit_open` (the proxy failed fast: CIRCUIT_OPEN, Envoy's
 "no healthy upstream"), `cached` (the sidecar's degradation answered from its cache),
-`outcome_unknown`, `timeout`, `conn_error`, or `grpc_<reason>`.
+`outcome_unknown`, `timeout`, `conn_error`, `grpc_<reason>` or `rest_<reason>` (another decision
+of the sidecar's REST listener, by its OANDA-shaped `errorCode`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Protocol
 
 import aiohttp
@@ -29,6 +33,28 @@ def http_outcome(status: int, body: bytes) -> str:
     if status == 503 and body.startswith(b"no healthy upstream"):
         return "circuit_open"
     return "http_5xx" if status >= 500 else "http_4xx"
+
+
+# The REST listener's own decisions (CONTRACT §9) that the bench counts by name; any other
+# errorCode of the sidecar's becomes `rest_<reason>`.
+_REST_REASONS = {"RATE_LIMITED": "rate_limited", "CIRCUIT_OPEN": "circuit_open",
+                 "OUTCOME_UNKNOWN": "outcome_unknown", "DEADLINE_EXCEEDED": "timeout"}
+_SIDECAR_CODES = {*_REST_REASONS, "INVALID_REQUEST", "READ_ONLY", "UPSTREAM_UNAVAILABLE",
+                  "SIDECAR_OVERLOADED", "INTERNAL"}
+
+
+def rest_outcome(status: int, headers: Mapping[str, str], body: bytes) -> str:
+    """An answer of the sidecar's REST listener: OANDA's (passed unchanged) or the sidecar's."""
+    if headers.get("X-Sidecar-From-Cache") == "true":
+        return "cached"
+    if status >= 400 and body.startswith(b"{") and "RequestID" not in headers:
+        try:
+            code = json.loads(body).get("errorCode")
+        except ValueError:
+            code = None
+        if code in _SIDECAR_CODES:
+            return _REST_REASONS.get(code, f"rest_{str(code).lower()}")
+    return http_outcome(status, body)
 
 
 def grpc_outcome(err: grpc.aio.AioRpcError) -> str:
@@ -57,6 +83,10 @@ class Client(Protocol):
 class HttpClient:
     """aiohttp to an HTTP endpoint (the upstream itself or Envoy)."""
 
+    @staticmethod
+    def outcome(status: int, headers: Mapping[str, str], body: bytes) -> str:
+        return http_outcome(status, body)
+
     def __init__(self, base_url: str, token: str | None) -> None:
         self._url = base_url + GET_PATH
         self._base = base_url
@@ -69,7 +99,7 @@ class HttpClient:
                     headers: dict[str, str]) -> str:
         try:
             async with self._session.request(method, url, data=body, headers=headers) as resp:
-                return http_outcome(resp.status, await resp.read())
+                return self.outcome(resp.status, resp.headers, await resp.read())
         except TimeoutError:
             return "timeout"
         except (aiohttp.ClientError, OSError):
@@ -85,6 +115,13 @@ class HttpClient:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+class RestClient(HttpClient):
+    """The same aiohttp client, at the sidecar's REST listener, as an OANDA bot would be: it
+    sends its own placeholder token, which the sidecar drops and replaces with the real one."""
+
+    outcome = staticmethod(rest_outcome)
 
 
 class GrpcClient:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bench.load import Run, percentile
@@ -28,6 +28,11 @@ NOTES = """\
   upstream compete. The gRPC client costs the generator more CPU than the aiohttp client, so
   the throughput of the gRPC subjects (bare, sidecar) is capped lower than that of direct and
   Envoy on this machine; compare CPU per call for the subject's own cost.
+- **The REST listener** is the same daemon as Execute (tracing off, same profile), driven over
+  HTTP/1.1 keep-alive by the same aiohttp client as direct and Envoy, with a bot's placeholder
+  token (the sidecar drops it and sends its own). Execute and the REST listener share one
+  pipeline (`Front.run`): their difference is the front itself — grpc.aio and protobuf against
+  aiohttp's HTTP/1.1 server — plus, for throughput, the cheaper client in the generator.
 - **Envoy** runs with `--concurrency 1` and the closest configuration: retry_on
   5xx,reset,connect-failure with 2 retries; outlier detection 5 consecutive 5xx, 60 s ejection
   (panic threshold 0 so ejection acts as a breaker); local rate limit bucket 20, +5 per 50 ms
@@ -82,6 +87,50 @@ def _latency_rows(perf: list[PerfResult], pick: str) -> list[list[str]]:
     return rows
 
 
+def _added(p: PerfResult, floor: PerfResult | None, pick: str, q: float) -> float | None:
+    if floor is None:
+        return None
+    return (percentile(getattr(p, pick).latencies(), q)
+            - percentile(getattr(floor, pick).latencies(), q)) * 1e3
+
+
+# The three ways a bot can reach OANDA through a proxy, by short name.
+FRONTS = {"sidecar": "Execute (gRPC)", "rest": "REST listener", "envoy": "Envoy"}
+_FRONT_FIGURES: tuple[tuple[str, Callable[[PerfResult, PerfResult | None], float | None]], ...] = (
+    ("added p50 at 1 in flight (ms)", lambda p, f: _added(p, f, "serial", 50)),
+    ("added p99 at 1 in flight (ms)", lambda p, f: _added(p, f, "serial", 99)),
+    ("added p50 at 100 req/s (ms)", lambda p, f: _added(p, f, "opened", 50)),
+    ("added p99 at 100 req/s (ms)", lambda p, f: _added(p, f, "opened", 99)),
+    ("req/s at 64 in flight", lambda p, f: p.closed.throughput()),
+    ("CPU µs/call (subject)", lambda p, f: p.cpu_per_call_us),
+    ("CPU % of a core at 100 req/s", lambda p, f: p.cpu_at_rate_pct),
+)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b and not math.isnan(a) and not math.isnan(b) else None
+
+
+def fronts_section(perf: list[PerfResult]) -> str:
+    """Execute, the REST listener and Envoy in one table, with the REST listener's ratios."""
+    by = {p.kind: p for p in perf}
+    if "rest" not in by:
+        return ""
+    floor = by.get("direct")
+    shown = [k for k in FRONTS if k in by]
+    others = [k for k in shown if k != "rest"]
+    rows = []
+    for name, figure in _FRONT_FIGURES:
+        values = {k: figure(by[k], floor) for k in shown}
+        rows.append([name, *(num(values[k], "{:.2f}") for k in shown),
+                     *(num(_ratio(values["rest"], values[k]), "{:.2f}") for k in others)])
+    return "\n\n".join([
+        "### The fronts side by side (same run; ratio = REST listener ÷ the other)",
+        table(["figure", *(FRONTS[k] for k in shown),
+               *(f"REST ÷ {FRONTS[k]}" for k in others)], rows),
+    ])
+
+
 def cost_section(perf: list[PerfResult]) -> str:
     lat_head = ["subject", "calls", "p50", "p99", "p99.9", "added p50", "added p99",
                 "added p99.9", "errors"]
@@ -109,6 +158,7 @@ def cost_section(perf: list[PerfResult]) -> str:
         f"Each figure merges the subject's slices of interleaved rounds; throughput ran "
         f"{in_flight.elapsed_s:.1f} s per subject." if in_flight else "",
         *spans,
+        fronts_section(perf),
     ])
 
 
@@ -146,7 +196,7 @@ def goals_section(r: Results) -> str:
     by = {p.kind: p for p in r.perf}
     rows = []
     bare = by.get("bare")
-    for kind in ("sidecar", "sidecar-tracing"):
+    for kind in ("sidecar", "rest", "sidecar-tracing"):
         p = by.get(kind)
         if p is None:
             continue

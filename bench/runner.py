@@ -22,7 +22,7 @@ from bench.report import Results
 from bench.subjects import KINDS, Subject, Upstream, start_subject, start_upstream
 
 TOKEN = "bench-token-5b1e"  # the simulator's token; loopback only
-BEHAVIOUR_KINDS = ("direct", "sidecar", "envoy")
+BEHAVIOUR_KINDS = ("direct", "sidecar", "rest", "envoy")
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import report, runner
-from bench.clients import http_outcome
+from bench.clients import http_outcome, rest_outcome
 from bench.envoy import envoy_config, envoy_path
 from bench.load import closed_loop, max_in_window, open_loop, percentile
-from bench.subjects import KINDS, TITLES
+from bench.subjects import KINDS, TITLES, _listed
 from tests.conftest import require_tool
 
 
@@ -37,6 +38,33 @@ def test_outcomes_tell_proxy_decisions_from_upstream_answers() -> None:
     assert http_outcome(429, b"local_rate_limited") == "rate_limited"
     assert http_outcome(503, b"no healthy upstream") == "circuit_open"
     assert http_outcome(503, b'{"errorMessage": "Timeout waiting for response."}') == "http_5xx"
+
+
+def test_rest_outcomes_tell_the_sidecars_decisions_from_oandas_answers() -> None:
+    oanda = {"RequestID": "42", "Content-Type": "application/json"}
+    sidecar = {"X-Sidecar-Attempts": "1", "Content-Type": "application/json"}
+    assert rest_outcome(200, oanda, b"{}") == "ok"
+    assert rest_outcome(200, {**sidecar, "X-Sidecar-From-Cache": "true"}, b"{}") == "cached"
+    assert rest_outcome(503, sidecar, b'{"errorCode": "CIRCUIT_OPEN", "errorMessage": "x"}') \
+        == "circuit_open"
+    assert rest_outcome(429, sidecar, b'{"errorCode": "RATE_LIMITED"}') == "rate_limited"
+    assert rest_outcome(504, sidecar, b'{"errorCode": "OUTCOME_UNKNOWN"}') == "outcome_unknown"
+    assert rest_outcome(504, sidecar, b'{"errorCode": "DEADLINE_EXCEEDED"}') == "timeout"
+    assert rest_outcome(400, sidecar, b'{"errorCode": "INVALID_REQUEST"}') == "rest_invalid_request"
+    # OANDA's own answers pass unchanged and count as OANDA's, even with an errorCode.
+    assert rest_outcome(503, oanda, b'{"errorMessage": "Timeout waiting for response."}') \
+        == "http_5xx"
+    assert rest_outcome(400, oanda, b'{"errorCode": "INVALID_REQUEST"}') == "http_4xx"
+    assert rest_outcome(429, sidecar, b"not json") == "http_429"
+
+
+def test_the_daemons_ready_line_names_each_listener() -> None:
+    line = ("oanda-sidecar 0.1.0 ready: grpc 127.0.0.1:4711, admin http://127.0.0.1:4712, "
+            "rest http://127.0.0.1:4713, upstream http://127.0.0.1:4714")
+    assert _listed(line, "grpc") == "127.0.0.1:4711"
+    assert _listed(line, "rest") == "http://127.0.0.1:4713"
+    with pytest.raises(RuntimeError, match="no rest listener"):
+        _listed("oanda-sidecar 0.1.0 ready: grpc 127.0.0.1:1, admin http://x, upstream y", "rest")
 
 
 def test_envoy_config_is_the_closest_equivalent_of_the_sidecar_policies() -> None:
@@ -103,5 +131,18 @@ async def test_smoke_run_measures_every_subject_and_reports_behaviour() -> None:
     assert results.duplicates["envoy"].duplicates > 0
     outage = results.outage["sidecar"]
     assert outage.time_to_fast_failure_s is not None and outage.upstream_while_open == 0
+    # The REST listener, reached with a bot's placeholder token (the simulator accepts only the
+    # sidecar's), gets the same protections as Execute: one pipeline behind both fronts.
+    rest_limiter = results.limiter["rest"]
+    assert rest_limiter.ok > 0 and set(rest_limiter.run.outcomes) == {"ok"}
+    assert rest_limiter.max_window <= 120 and rest_limiter.upstream_429 == 0
+    assert results.duplicates["rest"].duplicates == 0
+    assert set(results.duplicates["rest"].caller_saw) == {"ok"}
+    rest_outage = results.outage["rest"]
+    assert rest_outage.time_to_fast_failure_s is not None
+    assert rest_outage.upstream_while_open == 0
     text = report.render(results)
     assert "### Goals" in text and all(TITLES[k] in text for k in KINDS)
+    fronts = text.split("### The fronts side by side", 1)[1].split("##", 1)[0]
+    assert "| req/s at 64 in flight |" in fronts and "REST ÷ Execute (gRPC)" in fronts
+    assert "REST ÷ Envoy" in fronts and "—" not in fronts
