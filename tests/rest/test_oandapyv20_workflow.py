@@ -55,10 +55,11 @@ SEED = 7
 BOT_TOKEN = "bot-placeholder-token"  # what the bot holds; never valid upstream
 ORDER_ID, TRADE_ID = "bot-order-17", "bot-trade-17"
 INSTRUMENTS = "EUR_USD,USD_JPY"
-# Answers' fields that differ by design between two runs: OANDA's request IDs count every
-# request a server saw, and the sidecar sends requests of its own (the simulator's transactions
-# carry the `requestID` of the call that made them). Nothing else is left out: both simulators'
-# clocks are frozen, so every `time` must match too.
+# Answers' fields that may differ by design between the two runs: the simulator's transactions
+# carry the `requestID` of the call that made them, and request IDs count every request a server
+# saw, so one request of the sidecar's own (a probe, a lookup) would shift them. (Today none is
+# sent during this workflow and they match too.) Nothing else is left out: both simulators'
+# clocks are frozen, so every `time` must match.
 VOLATILE = frozenset({"requestID"})
 
 Steps = list[tuple[str, Any]]
