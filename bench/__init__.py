@@ -8,6 +8,9 @@ another's event loop):
                                          sidecar    |           simulator (behaviour)
                                          envoy      |           OTLP sink (tracing on)
 
+`sidecar` is driven over gRPC Execute, `rest` is the same daemon driven at its OANDA REST
+listener over HTTP/1.1 (the same aiohttp client as `direct` and `envoy`).
+
 `direct` has no subject process: the client talks to the upstream itself (the floor of one HTTP
 hop). Modules: `load` (closed- and open-loop generators), `clients`, `procs` (processes and
 /proc figures), `subjects`, `envoy`, `scenarios` (behaviour), `perf`, `report`.
