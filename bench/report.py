@@ -39,6 +39,11 @@ NOTES = """\
   (100/s, burst 20; set not to bind for the cost figures, as the sidecar's limiter is).
 - **Limiter**: "sustained" counts arrivals at the simulator from 1 s after the first (past the
   burst) to the last, over that span. The sidecar queues (up to 5 s) where Envoy refuses at once.
+  Over HTTP/1.1 every call in flight holds a connection of its own: with the client's pool of
+  256, calls queued in the REST listener hold the pool, later calls wait in the client's pool
+  instead of reaching the sidecar's queue, and some give up at the client's 10 s timeout
+  ("client gave up"). Over gRPC every call reaches the sidecar on one HTTP/2 connection, and
+  those that would wait longer than 5 s are refused at once (RATE_LIMITED).
 - **Outage**: a fast answer is CIRCUIT_OPEN, Envoy's "no healthy upstream", or the sidecar's
   cached answer (its degradation serves the last good GET while the breaker is open).
 - **Duplicates**: each order carries a unique ClientRequestID and no client order ID (the risky
@@ -165,7 +170,8 @@ def cost_section(perf: list[PerfResult]) -> str:
 def behaviour_section(r: Results) -> str:
     lim_rows = [[TITLES[k], num(x.offered_per_s), str(x.max_window),
                  f"{x.sustained_share * 100:.1f}%", str(x.upstream_429), str(x.rejected_by_proxy),
-                 str(x.ok)] for k, x in r.limiter.items()]
+                 str(x.ok), str(x.run.outcomes["timeout"] + x.run.unfinished)]
+                for k, x in r.limiter.items()]
     out_rows = [[TITLES[k], ms(x.time_to_fast_failure_s), str(x.upstream_while_open),
                  str(x.slow_failures), ms(x.fast_failure_p50_s),
                  str(x.run.outcomes["circuit_open"]), str(x.run.outcomes["cached"])]
@@ -176,7 +182,8 @@ def behaviour_section(r: Results) -> str:
     return "\n\n".join([
         "### Limiter precision (configured 100/s, burst 20; upstream = the simulator, 120/s)",
         table(["subject", "offered req/s", "max in any 1 s window upstream", "sustained / 100 "
-               "per s", "upstream 429s", "refused by the proxy", "ok"], lim_rows),
+               "per s", "upstream 429s", "refused by the proxy", "ok",
+               "client gave up (10 s)"], lim_rows),
         "### Outage (simulator answers 503 to everything; 50 req/s offered)",
         table(["subject", "outage start → first fast answer (ms)", "upstream requests after it",
                "slow failures", "fast answer p50 (ms)", "failed fast", "served from cache"],
