@@ -60,10 +60,13 @@ class RestListener:
         self.app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)
 
     async def start(self, host: str, port: int, *, shutdown_timeout_s: float) -> int:
+        # handler_cancellation: a caller who disconnects ends its call, as a cancelled Execute
+        # does (aiohttp's default would send a queued order after the bot gave up on it).
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      keepalive_timeout=self.guard.header_timeout_s,
                                      shutdown_timeout=shutdown_timeout_s,
-                                     logger=self.guard.server_log)
+                                     logger=self.guard.server_log,
+                                     handler_cancellation=True)
         await self._runner.setup()
         self._listener = await self.guard.serve(self._runner, host, port)
         self.port = self._listener.sockets[0].getsockname()[1]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 
 from sidecar.app import App
 from sidecar.clock import FakeClock
@@ -250,3 +251,30 @@ async def test_an_open_breaker_is_a_v20error_and_nothing_more_is_sent(
     assert write.value.code == 503
     assert _sidecar_error(write.value)["errorCode"] == "READ_ONLY"
     assert len(_sent(twins.proxied)) == 2  # nothing after the two failed attempts
+
+
+async def test_an_order_whose_bot_gave_up_while_it_queued_is_never_sent(
+        environment: Callable[[str, str], str]) -> None:
+    """oandapyV20's `request_params={"timeout": ...}`: the bot stops waiting (and closes its
+    connection) while its order waits for a rate-limit token. The call ends with the caller, as
+    a cancelled Execute does: it must not reach OANDA later, behind the bot's back."""
+    sim = _simulator()
+    await sim.start()
+    app = App(make_config(sim.url, rate_limit={"rate_per_s": 1, "burst": 1}))
+    await app.start()
+    try:
+        name = environment("sidecar", str(app.rest_url))
+        patient = API(access_token=BOT_TOKEN, environment=name)
+        hasty = API(access_token=BOT_TOKEN, environment=name, request_params={"timeout": 0.3})
+        account = sim.account_id
+        await asyncio.to_thread(patient.request, accounts.AccountSummary(account))  # the token
+        order = orders.OrderCreate(account, data={"order": {
+            "type": "MARKET", "instrument": "EUR_USD", "units": "100",
+            "clientExtensions": {"id": "bot-order-gave-up"}}})
+        with pytest.raises(requests.Timeout):
+            await asyncio.to_thread(hasty.request, order)  # queued ~1 s for the next token
+        await asyncio.sleep(1.5)  # past the moment the next token came
+        assert not [r for r in sim.requests if r.method == "POST"]
+    finally:
+        await app.stop(0.5)
+        await sim.close()
