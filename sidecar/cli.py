@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -94,7 +95,8 @@ def cmd_sim(ns: argparse.Namespace) -> int:
         _run(_until_signal(run_simulator(host, int(port), token=ns.token,
                                          rate_limit_per_s=ns.rate_limit_per_s,
                                          accounts=ns.accounts, seed=ns.seed,
-                                         calendar=calendar, gsl_mode=ns.gsl_mode)))
+                                         calendar=calendar, gsl_mode=ns.gsl_mode,
+                                         state_file=ns.state_file)))
     except OSError as exc:
         return _fail(f"--listen {ns.listen}: {exc.strerror or exc}")
     return 0
@@ -140,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gsl-mode", default="DISABLED",
                    choices=("DISABLED", "ALLOWED", "REQUIRED"),
                    help="the accounts' guaranteedStopLossOrderMode")
+    p.add_argument("--state-file", type=Path, default=None,
+                   help="keep the accounts across restarts: read at start, written at exit")
     p.set_defaults(func=cmd_sim)
     p = sub.add_parser("demo", help="the simulator and the sidecar in one command")
     p.add_argument("--grpc-listen", default="127.0.0.1:50051")

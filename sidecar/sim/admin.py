@@ -113,7 +113,9 @@ async def reset(request: web.Request) -> web.Response:
 async def state_counts(request: web.Request) -> web.Response:
     state = request.app[CONTROL].state
     per_account = [{"id": a.id, **state.counts(a)} for a in state.accounts.values()]
-    return json_response({**per_account[0], "accounts": per_account})
+    statuses = getattr(request.app[CONTROL], "statuses", {})
+    return json_response({**per_account[0], "accounts": per_account,
+                          "statuses": {str(k): v for k, v in sorted(statuses.items())}})
 
 
 def add_routes(app: web.Application) -> None:

@@ -13,13 +13,15 @@ import itertools
 import logging
 import socket
 import struct
+from collections import Counter
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
 from sidecar.clock import Clock, SystemClock
-from sidecar.sim import admin, controls, order_faults, refusals, routes, streams
+from sidecar.sim import admin, controls, order_faults, persist, refusals, routes, streams
 from sidecar.sim.admin import CONTROL, RequestRecord
 from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.faults import Fault, FaultRegistry, Plan, fault_body
@@ -51,8 +53,9 @@ class Simulator:
     def __init__(self, *, token: str = "sim-token", rate_limit_per_s: int = 120,
                  accounts: int = 1, seed: int = 0, clock: Clock | None = None,
                  request_log_limit: int = 100_000, calendar: MarketCalendar | None = None,
-                 gsl_mode: str = "DISABLED") -> None:
+                 gsl_mode: str = "DISABLED", state_file: Path | None = None) -> None:
         self.token = token
+        self.state_file = state_file  # kept across restarts when set (sim/persist.py)
         self.request_log_limit = request_log_limit
         self.clock: Clock = clock or SystemClock()
         self.calendar = calendar or MarketCalendar.always_open()
@@ -67,6 +70,10 @@ class Simulator:
         self.streams = streams.SimStreams(self.state, self.clock)  # pricing/transaction streams
         self.requests: list[RequestRecord] = []
         self._request_ids = itertools.count(60_000_000_000_000_000 + seed * 1_000_000_000)
+        self.statuses: Counter[int] = Counter()  # answers per status (faulted ones: none)
+        if state_file is not None and state_file.exists():
+            first, statuses = persist.restore(self.state, state_file.read_bytes())
+            self._request_ids, self.statuses = itertools.count(first), Counter(statuses)
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self.url = ""
@@ -102,6 +109,9 @@ class Simulator:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        if self.state_file is not None:  # after cleanup: no request changes it any more
+            persist.save(self.state_file, persist.snapshot(
+                self.state, next(self._request_ids), self.statuses))
 
     async def __aenter__(self) -> Simulator:
         await self.start()
@@ -179,6 +189,7 @@ class Simulator:
             return web.Response(status=204)  # never sent: the connection is gone
         response.headers["RequestID"] = request_id
         record.status = response.status
+        self.statuses[response.status] += 1
         return response
 
     async def _answer(self, request: web.Request, handler: Any, plan: Plan | None, token: str,
@@ -262,11 +273,13 @@ def build_app(sim: Simulator) -> web.Application:
 async def run_simulator(host: str, port: int, token: str = "sim-token", *,
                         rate_limit_per_s: int = 120, accounts: int = 1, seed: int = 0,
                         calendar: MarketCalendar | None = None,
-                        gsl_mode: str = "DISABLED") -> None:
+                        gsl_mode: str = "DISABLED", state_file: Path | None = None) -> None:
     """`oanda-sidecar sim`: serve until cancelled, announcing the URL on one line. The market
-    closes at weekends (Friday 21:00 to Sunday 21:00 UTC) unless `calendar` says otherwise."""
+    closes at weekends (Friday 21:00 to Sunday 21:00 UTC) unless `calendar` says otherwise.
+    With `state_file`, accounts are read from it at start and written to it at the end."""
     sim = Simulator(token=token, rate_limit_per_s=rate_limit_per_s, accounts=accounts, seed=seed,
-                    calendar=calendar or MarketCalendar(), gsl_mode=gsl_mode)
+                    calendar=calendar or MarketCalendar(), gsl_mode=gsl_mode,
+                    state_file=state_file)
     await sim.start(host, port)
     print(f"simulator listening on {sim.url}", flush=True)
     try:
