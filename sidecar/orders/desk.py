@@ -1,16 +1,14 @@
 """The order desk: sends an order write once, and resolves it when its outcome is unknown.
 
 `execute` is what the ExactlyOncePolicy hands every order write to:
-1. the client ID is made sure of (`ids.prepare`); a caller's ID the sidecar has sent before is
-   resolved first, and its record answered if the order exists (nothing is sent);
-2. the transaction ID to search from is the last one known for the account (read once from
-   the summary when none is known), and the record is kept before anything is sent;
-3. the write goes on down the pipeline (retry, breaker, limiter, transport). An answer below
-   500 is the answer. A 5xx, or OutcomeUnknown from retry, is resolved (`Resolver`): found →
-   OANDA's answer rebuilt, `reconciled`; provably absent → sent again with the same client ID
-   (an attempt, within `retry.max_attempts` and the retry budget); undecided by the caller's
-   deadline or `orders.resolve_timeout_s` → OutcomeUnknown with the IDs to reconcile by, and
-   resolution goes on in the background until decided.
+1. the client ID is made sure of (`ids.prepare`); a caller's ID sent before is resolved first,
+   and its record answered if the order exists (nothing is sent);
+2. the transaction ID to search from is noted, and the record kept, before anything is sent;
+3. the write goes down the pipeline. An answer below 500 is the answer. A 5xx, or
+   OutcomeUnknown from retry, is resolved (`Resolver`): found → OANDA's answer rebuilt,
+   `reconciled`; provably absent → sent again with the same client ID (within
+   `retry.max_attempts` and the retry budget); undecided in time → OutcomeUnknown, and
+   resolution goes on in the background. So does a PENDING record a dead process left.
 Every decision is kept in the OrderBook (GetOrderOutcome) and published as OrderResolved.
 """
 
@@ -28,7 +26,7 @@ from sidecar.events import EventBus, OrderResolved, RetryScheduled
 from sidecar.orders.config import OrdersConfig
 from sidecar.orders.ids import OrderWrite, prepare
 from sidecar.orders.ledger import TransactionIDs
-from sidecar.orders.records import NOT_PLACED, PLACED, OrderBook, OrderRecord
+from sidecar.orders.records import NOT_PLACED, PENDING, PLACED, OrderBook, OrderRecord
 from sidecar.orders.resolver import Resolver
 from sidecar.orders.transactions import Decision
 from sidecar.pipeline import Call, Handler, Response
@@ -39,7 +37,6 @@ _log = logging.getLogger("sidecar.orders")
 # The answer must reach the caller before its deadline: the sidecar's own work stops this early.
 ANSWER_MARGIN_S = 0.05
 _RELATED = re.compile(rb'"relatedTransactionIDs"\s*:\s*\[([^\]]*)\]')
-
 
 T = TypeVar("T", Call, Response)
 
@@ -238,11 +235,8 @@ class OrderDesk:
     async def _answer_known(self, call: Call, write: OrderWrite,
                             known: OrderRecord) -> Response | None:
         """A caller resending a client ID sent before: its record if the order exists."""
-        sent_ago = max(0.0, self._clock.wall() - known.sent_at)
-        sent_at = self._clock.monotonic() - sent_ago
-        # However the first send ended, OANDA may act on it until its request timeout.
-        job = _Job(write, known.since_transaction_id, known, sent_at=sent_at, timed_out=True)
-        decision = await self._resolve(job, sent_at, _margin(call.deadline))
+        job = self._job_of(write, known)
+        decision = await self._resolve(job, job.sent_at, _margin(call.deadline))
         if decision is None:
             raise self._unknown(job)
         if decision.absent or decision.outcome == NOT_PLACED:
@@ -278,15 +272,27 @@ class OrderDesk:
         error.attempts = job.attempts
         return error
 
+    def _job_of(self, write: OrderWrite, known: OrderRecord) -> _Job:
+        """A write sent before: OANDA may act on it until its request timeout after that."""
+        sent_ago = max(0.0, self._clock.wall() - known.sent_at)
+        return _Job(write, known.since_transaction_id, known,
+                    sent_at=self._clock.monotonic() - sent_ago, timed_out=True)
+
     async def outcome(self, client_order_id: str) -> OrderRecord | None:
-        return await self.book.find(client_order_id)
+        record = await self.book.find(client_order_id)
+        if record is not None and record.outcome == PENDING and (
+                self.book.local(client_order_id) is None):
+            # Sent by a process that died (or another pod): resolved here, not PENDING forever.
+            write = OrderWrite(record.kind, record.account_id, "", client_order_id)
+            job = self._job_of(write, record)
+            self._resolve_later(job, job.sent_at)
+        return record
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        """Background resolutions end (the App stops them before the transport); the store
-        closes. Safe to call twice."""
+        """Background resolutions end (before the transport does); the store closes. Twice ok."""
         await self.close()
 
     async def close(self) -> None:
