@@ -108,6 +108,9 @@ async def _until_signal(coro: Coroutine[Any, Any, Any]) -> int:
     done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     for t in (task, waiter):
         t.cancel()
+    # Let the simulator close (and save its state) before the loop ends: a task still
+    # cleaning up when asyncio.run returns is cancelled a second time, mid-cleanup.
+    await asyncio.gather(task, waiter, return_exceptions=True)
     if task in done and task.exception() is not None:
         raise task.exception()  # type: ignore[misc]
     return 0

@@ -108,7 +108,12 @@ class Simulator:
         self.streams.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
-            await runner.cleanup()
+            try:
+                await runner.cleanup()
+            finally:
+                self._save()
+
+    def _save(self) -> None:
         if self.state_file is not None:  # after cleanup: no request changes it any more
             persist.save(self.state_file, persist.snapshot(
                 self.state, next(self._request_ids), self.statuses))
