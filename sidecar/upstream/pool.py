@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import socket
+import struct
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -53,6 +55,17 @@ _SLOT_HORIZON_S = 0.05
 
 CURRENT_ATTEMPT: contextvars.ContextVar[AttemptTimer | None] = contextvars.ContextVar(
     "oanda_sidecar_attempt", default=None)
+
+
+def abortive_socket(addr_info: tuple[Any, ...]) -> socket.socket:
+    """A socket whose close is a reset (SO_LINGER 0): the kernel drops what OANDA has not
+    acknowledged instead of retransmitting it after the sidecar gave up. A write that timed out
+    into a black hole must never reach OANDA once the route is back, after resolution has
+    proven it absent and a resend went out (a duplicate order, found by the chaos run)."""
+    family, kind, proto = addr_info[0], addr_info[1], addr_info[2]
+    sock = socket.socket(family=family, type=kind, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return sock
 
 
 class Pacer(Protocol):

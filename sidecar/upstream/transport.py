@@ -35,6 +35,7 @@ from sidecar.upstream.pool import (
     NoConnection,
     PacedConnector,
     Pacer,
+    abortive_socket,
 )
 
 # Upstream headers handed back to the caller unchanged.
@@ -66,7 +67,8 @@ class AiohttpTransport:
     async def start(self) -> None:
         self.connector = PacedConnector(
             pacer=self._pacer, clock=self._clock,
-            limit=self._config.max_connections, keepalive_timeout=30.0)
+            limit=self._config.max_connections, keepalive_timeout=30.0,
+            socket_factory=abortive_socket)
         self._session = aiohttp.ClientSession(
             connector=self.connector, timeout=self._timeout, auto_decompress=True)
         # aiohttp silently resends idempotent methods (PUT, DELETE) on a stale keep-alive

@@ -176,3 +176,29 @@ async def test_running_out_of_file_descriptors_is_no_oanda_outage(
     with pytest.raises(SidecarOverloaded):
         await transport(call("POST", "/v3/accounts/A/orders", body=b"{}"))
     assert bus.of(AttemptFinished) == []
+
+
+async def test_a_timed_out_write_is_reset_so_nothing_of_it_is_sent_later(
+        transport_for: TransportFactory) -> None:
+    # A graceful close would let the kernel keep retransmitting an unacknowledged request
+    # (a black hole) and deliver it after the sidecar proved it absent and resent it. The
+    # sidecar resets its connections instead: the server sees a reset, not an end of stream.
+    seen: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(2)  # the whole request arrived; it is never answered
+        try:
+            await seen.put(await reader.read(1))
+        except ConnectionResetError as exc:
+            await seen.put(exc)
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = await transport_for(base_url=f"http://127.0.0.1:{port}", request_timeout_s=0.3)
+    with pytest.raises(UpstreamTimeout):
+        await transport(call("PUT", "/v3/accounts/A/trades/1/close", body=b"{}"))
+    ending = await asyncio.wait_for(seen.get(), 5)
+    server.close()
+    assert isinstance(ending, ConnectionResetError), f"closed gracefully: {ending!r}"
