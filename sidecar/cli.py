@@ -13,8 +13,8 @@ import asyncio
 import logging
 import signal
 import sys
-from pathlib import Path
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 import uvloop

@@ -35,7 +35,7 @@ def snapshot(state: SimState, next_request_id: int, statuses: dict[int, int]) ->
 
 def restore(state: SimState, raw: bytes) -> tuple[int, dict[int, int]]:
     """Put a snapshot's accounts into `state` in place; returns (next RequestID, statuses)."""
-    data: dict[str, Any] = pickle.loads(raw)  # noqa: S301 - our own file, written by save()
+    data: dict[str, Any] = pickle.loads(raw)
     if data.get("format") != FORMAT:
         raise ValueError(f"unknown simulator state format {data.get('format')!r}")
     accounts: dict[str, Account] = data["accounts"]
