@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint proto proto-check docs bench clean
+.PHONY: install run test lint proto proto-check docs bench chaos clean
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check sidecar clients tests scripts bench
+	$(BIN)/ruff check sidecar clients tests scripts bench chaos
 	$(BIN)/mypy sidecar clients/python/oanda_sidecar_client
 	$(BIN)/buf lint
 
@@ -43,6 +43,11 @@ bench: install
 	$(BIN)/python -m bench.orders
 	$(BIN)/python -m bench.ratelimit
 	$(BIN)/python -m bench streams
+
+# Faults below HTTP in network namespaces (root, nftables): the table goes to
+# bench/results/chaos.md. The short form runs in `make test` (tests/chaos).
+chaos: install
+	$(BIN)/python -m chaos
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
