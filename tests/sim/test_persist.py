@@ -69,3 +69,36 @@ async def test_a_state_file_of_another_format_is_refused(tmp_path: Path) -> None
     state_file.write_bytes(pickle.dumps({"format": 99}))
     with pytest.raises(ValueError, match="format 99"):
         Simulator(token=TOKEN, state_file=state_file)
+
+
+async def test_the_cli_writes_its_state_file_on_sigterm_with_a_stream_open(
+        tmp_path: Path) -> None:
+    # The shutdown used to be cancelled mid-cleanup when a stream was open: no file written.
+    import asyncio
+    import signal
+    import sys
+
+    from tests.e2e.helpers import clean_env, free_port
+
+    state_file, port = tmp_path / "cli-state.bin", free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sidecar", "sim", "--listen", f"127.0.0.1:{port}",
+        "--token", TOKEN, "--state-file", str(state_file), env=clean_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        assert b"listening" in await asyncio.wait_for(proc.stdout.readline(), 30)
+        base = f"http://127.0.0.1:{port}/v3/accounts/101-004-1435156-001"
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with aiohttp.ClientSession() as session, \
+                session.get(f"{base}/transactions/stream", headers=auth) as txs, \
+                session.get(f"{base}/pricing/stream?instruments=EUR_USD", headers=auth) as px:
+            assert txs.status == 200 and px.status == 200  # both streams open and serving
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert state_file.exists()
+    assert Simulator(token=TOKEN, state_file=state_file).state.accounts
