@@ -103,9 +103,22 @@ def redis_kill(down_s: float) -> Fault:
                  "(append-only file kept)", 0.0, apply, clear)
 
 
-def telemetry_blackhole(seconds: float) -> Fault:
-    return Fault("OTLP + alerts black hole", "every packet to the OTLP collector and the "
-                 "PagerDuty/Slack receivers dropped (nft drop)", seconds, *_nft("obs", "drop"))
+def telemetry_blackhole(seconds: float, upstream_s: float = 8.0) -> Fault:
+    async def apply(stage: Stage) -> None:
+        stage.topo.nft("obs", "drop")
+        await asyncio.sleep(2.0)
+        stage.topo.nft("sim", "drop")  # the breaker opens: alerts to receivers out of reach
+        await asyncio.sleep(upstream_s)
+        stage.topo.nft_clear("sim")
+        await asyncio.sleep(max(0.0, seconds - 2.0 - upstream_s))
+
+    async def clear(stage: Stage) -> None:
+        stage.topo.nft_clear("obs")
+
+    return Fault("OTLP + alerts black hole", f"every packet to the OTLP collector and the "
+                 f"PagerDuty/Slack receivers dropped (nft drop) for {seconds:g} s, with an "
+                 f"{upstream_s:g} s black hole of the simulator inside it so that alerts are "
+                 "raised while their receivers are out of reach", 0.0, apply, clear)
 
 
 def full() -> list[Fault]:

@@ -36,6 +36,7 @@ class Row:
     lost: int = 0
     undecided: int = 0
     answer_lost: int = 0  # orders whose answer the caller did not get and had to resolve
+    decided_s: float | None = None  # the last of those decided, seconds after the fault ended
     tx: int = 0
     tx_missing: int = 0
     tx_duplicated: int = 0
@@ -97,7 +98,8 @@ def _truth_count(intent: dict[str, Any], truth: Truth) -> int:
     return (truth.creates if intent["kind"] == "open" else truth.closes)[intent["cid"]]
 
 
-def _orders(row: Row, intents: list[dict[str, Any]], truth: Truth) -> None:
+def _orders(row: Row, intents: list[dict[str, Any]], truth: Truth,
+            fault_end: float | None) -> None:
     row.intended = len(intents)
     for intent in intents:
         count = _truth_count(intent, truth)
@@ -106,7 +108,11 @@ def _orders(row: Row, intents: list[dict[str, Any]], truth: Truth) -> None:
         belief = intent["belief"]
         row.lost += (belief == "placed" and count == 0) or (belief == "not_placed" and count > 0)
         row.undecided += belief == "unknown"
-        row.answer_lost += " then " in intent["how"]
+        if " then " in intent["how"]:
+            row.answer_lost += 1
+            if fault_end is not None and belief != "unknown":
+                late = max(0.0, intent["end"] - fault_end)
+                row.decided_s = max(row.decided_s or 0.0, late)
 
 
 def _transactions(row: Row, expected: list[int], delivered: list[int]) -> None:
@@ -139,37 +145,42 @@ def build(phases: list[Phase], end: Phase, records: Path, truth: Truth, status: 
     bounds = [*phases[1:], end]
     for phase, nxt in zip(phases, bounds, strict=True):
         row = Row(phase.name, recovered_s=phase.recovered_s)
-        _orders(row, [i for i in intents if phase.start <= i["start"] < nxt.start], truth)
+        _orders(row, [i for i in intents if phase.start <= i["start"] < nxt.start], truth,
+                phase.fault_end)
         _transactions(row, [n for n in truth.ids if phase.first_tx < n <= nxt.first_tx
                             or (nxt is end and n > phase.first_tx)], delivered)
         _calls(row, [c for c in calls if phase.start <= c["t0"] < nxt.start])
         row.upstream_429 = nxt.upstream_429 - phase.upstream_429
-        row.notes = _notes(phase, calls)
+        row.notes = _notes(phase, nxt)
         rows.append(row)
     return Result(rows, phases, status)
 
 
-def _notes(phase: Phase, calls: list[dict[str, Any]]) -> str:
+def _notes(phase: Phase, nxt: Phase) -> str:
+    """The receivers' counts at the fault's start, its end and the next fault's start."""
     if "OTLP" not in phase.name:
         return ""
-    before, after = phase.spans_before, phase.spans_after
-    return (f"spans received {before.get('spans', 0)} → {after.get('spans', 0)}, alerts "
+    before, during, after = phase.spans_before, phase.spans_after, nxt.spans_before
+    got = during.get("spans", 0) - before.get("spans", 0)
+    return (f"spans received at the fault's start {before.get('spans', 0)}, while black-holed "
+            f"+{got}, by the next phase {after.get('spans', 0)}; alerts delivered "
             f"{before.get('pagerduty', 0) + before.get('slack', 0)} → "
             f"{after.get('pagerduty', 0) + after.get('slack', 0)}")
 
 
 HEADER = ("| fault | orders intended | placed | duplicates | lost | undecided | answer lost, "
-          "resolved | tx (sim) | tx missing | tx dup | tx out of order | upstream 429s | "
-          "longest call / deadline | recovered after |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "resolved | last of those decided | tx (sim) | tx missing | tx dup | tx out of order | "
+          "upstream 429s | longest call / deadline | recovered after |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def markdown(result: Result) -> str:
     lines = [HEADER]
     for r in result.rows:
         recovered = "—" if r.recovered_s is None else f"{r.recovered_s:.1f} s"
+        decided = "—" if r.decided_s is None else f"{r.decided_s:.1f} s"
         lines.append(f"| {r.fault} | {r.intended} | {r.placed} | {r.duplicates} | {r.lost} | "
-                     f"{r.undecided} | {r.answer_lost} | {r.tx} | {r.tx_missing} | "
+                     f"{r.undecided} | {r.answer_lost} | {decided} | {r.tx} | {r.tx_missing} | "
                      f"{r.tx_duplicated} | "
                      f"{r.tx_out_of_order} | {r.upstream_429} | {r.longest_wait_s:.2f} s / "
                      f"{r.deadline_s:g} s | {recovered} |")

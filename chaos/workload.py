@@ -38,6 +38,10 @@ from chaos.streams_load import watch_prices, watch_transactions
 ORDER_DEADLINE_S = 5.0
 READ_DEADLINE_S = 2.0
 RETRY_FOR_S = 20.0  # an order refused before it was sent is tried again for this long
+# An unknown outcome is asked about until decided: through any outage of the schedule (the
+# longest is 60 s, and the sidecar's background lookups back off up to 15 s), and after the
+# last fault for --final-s at most.
+RESOLVE_FOR_S = 300.0
 # A lost close may still land this long after it was sent (the sidecar's request timeout plus
 # OANDA's lookup lag, docs/orders.md): only then does an unchanged trade prove it absent.
 CLOSE_QUIET_S = 11.5
@@ -150,7 +154,7 @@ class Workload:
 
     async def resolve(self, cid: str) -> str:
         """placed / unknown, or "resend" when the sidecar says the order is not there."""
-        until = time.time() + 60.0
+        until = time.time() + RESOLVE_FOR_S
         while time.time() < until and (self.stop_at is None
                                        or time.time() < self.stop_at + self.final_s):
             try:
@@ -198,8 +202,9 @@ class Workload:
     async def trade_units(self, trade_cid: str, quiet_at: float) -> str:
         """After a close whose answer was lost: the trade itself says whether it happened
         (its units unchanged prove nothing before `quiet_at`)."""
-        until = time.time() + 60.0
-        while time.time() < until:
+        until = time.time() + RESOLVE_FOR_S
+        while time.time() < until and (self.stop_at is None
+                                       or time.time() < self.stop_at + self.final_s):
             try:
                 res = await self.timed("read", READ_DEADLINE_S, lambda: self.client.get(
                     f"{self.base}/trades/@{trade_cid}", timeout=READ_DEADLINE_S))
