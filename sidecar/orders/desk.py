@@ -274,17 +274,14 @@ class OrderDesk:
 
     def _job_of(self, write: OrderWrite, known: OrderRecord) -> _Job:
         """A write sent before: OANDA may act on it until its request timeout after that."""
-        sent_ago = max(0.0, self._clock.wall() - known.sent_at)
-        return _Job(write, known.since_transaction_id, known,
-                    sent_at=self._clock.monotonic() - sent_ago, timed_out=True)
+        sent_at = self._clock.monotonic() - max(0.0, self._clock.wall() - known.sent_at)
+        return _Job(write, known.since_transaction_id, known, sent_at=sent_at, timed_out=True)
 
     async def outcome(self, client_order_id: str) -> OrderRecord | None:
         record = await self.book.find(client_order_id)
-        if record is not None and record.outcome == PENDING and (
-                self.book.local(client_order_id) is None):
-            # Sent by a process that died (or another pod): resolved here, not PENDING forever.
-            write = OrderWrite(record.kind, record.account_id, "", client_order_id)
-            job = self._job_of(write, record)
+        if record and record.outcome == PENDING and not self.book.local(client_order_id):
+            job = self._job_of(OrderWrite(record.kind, record.account_id, "", client_order_id),
+                               record)
             self._resolve_later(job, job.sent_at)
         return record
 
