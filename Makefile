@@ -23,7 +23,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check sidecar clients tests scripts bench chaos
-	$(BIN)/mypy sidecar clients/python/oanda_sidecar_client
+	$(BIN)/mypy sidecar chaos clients/python/oanda_sidecar_client
 	$(BIN)/buf lint
 
 proto: install
