@@ -6,7 +6,6 @@ routes and those docstrings (`python scripts/opsdoc.py`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -34,8 +33,6 @@ class AdminServer:
         self._metrics = metrics
         self._extra_status: list[ExtraStatus] = [extra_status] if extra_status else []
         self.draining = False
-        self._runner: web.AppRunner | None = None
-        self._listener: asyncio.Server | None = None
         self.port = 0
         self.guard = ConnectionGuard(max_connections=max_connections,
                                      header_timeout_s=header_timeout_s)
@@ -56,19 +53,11 @@ class AdminServer:
         self._extra_status.append(extra)
 
     async def start(self, host: str, port: int) -> int:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
-                                     keepalive_timeout=self.guard.header_timeout_s,
-                                     logger=self.guard.server_log)
-        await self._runner.setup()
-        self._listener = await self.guard.serve(self._runner, host, port)
-        self.port = self._listener.sockets[0].getsockname()[1]
+        self.port = await self.guard.start(self.app, host, port)
         return self.port
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.guard.stop()
 
     async def _healthz(self, request: web.Request) -> web.Response:
         """`200 ok` while the process serves (a liveness probe; never about OANDA)."""

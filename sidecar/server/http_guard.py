@@ -108,7 +108,9 @@ class ConnectionGuard:
         self.refused = 0
         self.timed_out = 0
         self.malformed = 0
-        self.server_log = ServerLog(self)  # for web.AppRunner(logger=...)
+        self.server_log = ServerLog(self)
+        self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
 
     @property
     def open_connections(self) -> int:
@@ -140,9 +142,24 @@ class ConnectionGuard:
             if guarded is not None:
                 guarded.arm()
 
-    async def serve(self, runner: web.AppRunner, host: str, port: int) -> asyncio.Server:
-        """Listen on host:port with this guard in front of the runner's server."""
-        assert runner.server is not None, "runner.setup() first"
+    async def start(self, app: web.Application, host: str, port: int,
+                    **runner_options: Any) -> int:
+        """Serve `app` on host:port with this guard in front; the port it listens on."""
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     keepalive_timeout=self.header_timeout_s,
+                                     logger=self.server_log, **runner_options)
+        await self._runner.setup()
+        assert self._runner.server is not None
         loop = asyncio.get_running_loop()
-        return await loop.create_server(self.protocol_factory(runner.server), host, port,
-                                        reuse_address=True)
+        self._listener = await loop.create_server(self.protocol_factory(self._runner.server),
+                                                  host, port, reuse_address=True)
+        port_: int = self._listener.sockets[0].getsockname()[1]
+        return port_
+
+    async def stop(self) -> None:
+        """No new connections; requests in flight finish (within the runner's
+        shutdown_timeout), then the rest close."""
+        if self._listener is not None:
+            self._listener.close()
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -50,8 +50,6 @@ class RestListener:
         self._deadline_s = config.rest_deadline_s or None
         self.guard = ConnectionGuard(max_connections=config.http_max_connections,
                                      header_timeout_s=config.http_header_timeout_s)
-        self._runner: web.AppRunner | None = None
-        self._listener: asyncio.Server | None = None
         self.port = 0
         # The body is read here, under its own limit: aiohttp's must never answer first.
         self.app = web.Application(middlewares=[self.guard.middleware],
@@ -62,22 +60,14 @@ class RestListener:
     async def start(self, host: str, port: int, *, shutdown_timeout_s: float) -> int:
         # handler_cancellation: a caller who disconnects ends its call, as a cancelled Execute
         # does (aiohttp's default would send a queued order after the bot gave up on it).
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
-                                     keepalive_timeout=self.guard.header_timeout_s,
-                                     shutdown_timeout=shutdown_timeout_s,
-                                     logger=self.guard.server_log,
-                                     handler_cancellation=True)
-        await self._runner.setup()
-        self._listener = await self.guard.serve(self._runner, host, port)
-        self.port = self._listener.sockets[0].getsockname()[1]
+        self.port = await self.guard.start(self.app, host, port,
+                                           shutdown_timeout=shutdown_timeout_s,
+                                           handler_cancellation=True)
         return self.port
 
     async def stop(self) -> None:
         """No new connections; calls in flight finish (the drain cut-off answers the last)."""
-        if self._listener is not None:
-            self._listener.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.guard.stop()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = path_of(request)

@@ -27,22 +27,16 @@ from sidecar.app import App
 from sidecar.clock import FakeClock
 from sidecar.sim.calendar import MarketCalendar
 from sidecar.sim.server import Simulator
-from tests.conftest import require_tool
 from tests.e2e.conftest import make_config
 from tests.rest.conftest import BOT_TOKEN, ORDERS
 from tests.sim.conftest import TOKEN as SIM_TOKEN_OF_SIM_TESTS
 from tests.sim.conftest import TUESDAY, Client
-from tests.sim.test_v20_workflow import Workflow, run_workflow
-
-try:
-    import v20  # type: ignore[import-untyped]
-except ImportError:  # a dev dependency: skipped on a bare machine, required under CI
-    v20 = None
-
-
-@pytest.fixture(autouse=True)
-def _needs_v20() -> None:
-    require_tool(v20 is not None, "OANDA's v20 library is not installed (a dev dependency)")
+from tests.sim.test_v20_workflow import (  # noqa: F401  (_needs_v20: an autouse fixture)
+    Workflow,
+    _needs_v20,
+    run_workflow,
+    v20,
+)
 
 
 def _frozen_sim() -> Simulator:
