@@ -84,6 +84,9 @@ class TokenBucket:
         self._rate = rate
 
 
+WINDOW_S = 1.0  # OANDA counts requests per sliding second
+
+
 class AdaptiveRate:
     """AIMD for the bucket's rate: multiply by `decrease_factor` on congestion (not below
     `min_rate`), then add back `recovery_per_s` per second since the last decrease, up to the
@@ -115,10 +118,12 @@ class AdaptiveRate:
         return self._rate
 
     def decrease(self, sent_at: float, now: float) -> bool:
-        """Congestion seen for a request sent at `sent_at`. Requests sent at or before the last
-        decrease are already answered for (one cut per round, as in TCP); returns whether this
-        one counted."""
-        if sent_at <= self._decreased_at:
+        """Congestion seen for a request sent at `sent_at`; returns whether this one counted.
+        One cut per OANDA window: a request sent less than WINDOW_S after the last decrease
+        shares the sliding second that earned the last cut, so its 429 says nothing of the new
+        rate. (Cutting once per round trip instead took a burst of five 429s within 80 ms from
+        100/s to the 5/s floor, found by the soak.)"""
+        if sent_at < self._decreased_at + WINDOW_S:
             return False
         rate = max(self._min, self.recover(now) * self._factor)
         self._rate = self._restart = rate

@@ -16,6 +16,7 @@ import contextvars
 import socket
 import struct
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -55,6 +56,14 @@ _SLOT_HORIZON_S = 0.05
 
 CURRENT_ATTEMPT: contextvars.ContextVar[AttemptTimer | None] = contextvars.ContextVar(
     "oanda_sidecar_attempt", default=None)
+# A rate-limit token is leave to send now, not whenever a connection turns up: a request that
+# waited longer than this for one asks the limiter again (READMIT, set by the rate-limit
+# policy) before it is sent. Without it, after connection resets the tokens granted over ten
+# seconds of scarce connections were spent in one: 379 arrivals in a second, 272 upstream 429s
+# (found by the soak).
+STALE_TOKEN_S = 0.05
+READMIT: contextvars.ContextVar[Callable[[], Awaitable[object]] | None] = \
+    contextvars.ContextVar("oanda_sidecar_readmit", default=None)
 
 
 def abortive_socket(addr_info: tuple[Any, ...]) -> socket.socket:
@@ -87,12 +96,15 @@ class PacedConnector(aiohttp.TCPConnector):
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self.opened = 0
         self.waited = 0  # requests that had to wait for a connection
+        self.readmitted = 0  # of those, sent only after a fresh rate-limit token
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
         attempt = CURRENT_ATTEMPT.get()
+        asked = self._clock.monotonic()
         while True:
             conn = await self._get(req.connection_key, traces)
             if conn is not None:
+                await self._fresh_token(conn, asked)
                 self._started(attempt, established=True)
                 return conn
             wait = await self._try_slot()
@@ -101,10 +113,24 @@ class PacedConnector(aiohttp.TCPConnector):
             await self._wait(wait, attempt)
         self.opened += 1
         self._started(attempt, established=False)
-        conn = await super().connect(req, traces, timeout)
+        conn = await super().connect(req, traces, timeout)  # may wait for oanda.max_connections
+        await self._fresh_token(conn, asked)
         if attempt is not None:
             attempt.established = True
         return conn
+
+    async def _fresh_token(self, conn: Any, asked: float) -> None:
+        """After a long wait for a connection, a new token from the limiter (STALE_TOKEN_S);
+        a refusal (not sent) gives the connection back."""
+        readmit = READMIT.get()
+        if readmit is None or self._clock.monotonic() - asked <= STALE_TOKEN_S:
+            return
+        self.readmitted += 1
+        try:
+            await readmit()
+        except BaseException:
+            conn.release()
+            raise
 
     async def _try_slot(self) -> float:
         """0.0 when a new connection may be opened now; else how long until a slot is due.

@@ -287,11 +287,17 @@ async def test_aimd_halves_on_429_once_per_round_and_recovers_linearly(
 
 async def test_aimd_slows_admission_and_stops_at_min_rate(clock: FakeClock,
                                                           bus: RecordingBus) -> None:
-    limiter = limiter_for(clock, bus, rate_per_s=100, burst=1, min_rate_per_s=20)
+    limiter = limiter_for(clock, bus, rate_per_s=100, burst=1, min_rate_per_s=20,
+                          recovery_per_s=0.001)
     await limiter.handle(make_call(), recorder(clock, [], status=429))
     await limiter.handle(make_call(), recorder(clock, [], status=429))  # waits at rate 50
     assert clock.sleeps == [pytest.approx(1 / 50)]
-    await limiter.handle(make_call(), recorder(clock, [], status=429))
+    # Sent 20 ms after the cut, in the same OANDA second: its 429 is no news (one cut per
+    # window; before, a burst of 429s cut the rate once per round trip, down to the floor).
+    assert limiter.snapshot().rate_per_s == pytest.approx(50.0, abs=0.1)
+    for _ in range(2):
+        await clock.sleep(1.0)
+        await limiter.handle(make_call(), recorder(clock, [], status=429))
     assert limiter.snapshot().rate_per_s == pytest.approx(20.0)  # 25 * 0.5 floored at 20
     rates = [e.rate_per_s for e in bus.of(RateAdjusted) if e.reason == "upstream_429"]
     assert rates == pytest.approx([50.0, 25.0, 20.0], abs=0.1)

@@ -8,6 +8,7 @@ ts[j] holds j - i + 1 admissions, so the law is a_j - min(a_i for i <= j) + 1 <=
 from __future__ import annotations
 
 import asyncio
+import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from sidecar.config import EndpointLimit, RateLimitConfig
 from sidecar.errors import SidecarError
 from sidecar.events import EventBus
 from sidecar.pipeline import Call, Response
-from sidecar.ratelimit.bucket import AdaptiveRate, TokenBucket
+from sidecar.ratelimit.bucket import WINDOW_S, AdaptiveRate, TokenBucket
 from sidecar.upstream.endpoints import resolve
 from tests.ratelimit.helpers import local_policy
 
@@ -76,17 +77,19 @@ def test_adaptive_rate_stays_between_floor_and_configured(
         events: list[tuple[float, bool]]) -> None:
     aimd = AdaptiveRate(configured, decrease_factor=factor, recovery_per_s=recovery,
                         min_rate=floor)
-    now, last_cut = 0.0, -1.0
+    now, last_cut = 0.0, -math.inf
     for gap, congested in events:
         before = aimd.recover(now)
         now += gap
         after = aimd.recover(now)
         assert before <= after <= min(configured, before + recovery * gap + 1e-9)
-        if congested and now > last_cut:
+        if congested and now >= last_cut + WINDOW_S:
             assert aimd.decrease(now, now)
             assert aimd.rate == max(floor, after * factor)
             last_cut = now
-        if last_cut >= 0:  # a request sent before the last cut was already answered for
+        elif congested:  # sent within the OANDA second that earned the last cut
+            assert not aimd.decrease(now, now)
+        if last_cut > -math.inf:  # a request sent before the last cut was already answered for
             assert not aimd.decrease(last_cut, now)
         assert floor <= aimd.rate <= configured
 

@@ -33,6 +33,7 @@ class Upstream:
     def __init__(self) -> None:
         self.delay_s = 0.0
         self.seen: list[tuple[str, str, str | None]] = []  # (method, raw path, content type)
+        self.before: Callable[[web.Request], Awaitable[None]] | None = None
         self.app = web.Application()
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
         self.runner: web.AppRunner | None = None
@@ -40,6 +41,8 @@ class Upstream:
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.seen.append((request.method, request.raw_path, request.headers.get("Content-Type")))
+        if self.before is not None:
+            await self.before(request)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         return web.json_response({"ok": True}, headers={"RequestID": "7"})
@@ -202,3 +205,32 @@ async def test_a_timed_out_write_is_reset_so_nothing_of_it_is_sent_later(
     ending = await asyncio.wait_for(seen.get(), 5)
     server.close()
     assert isinstance(ending, ConnectionResetError), f"closed gracefully: {ending!r}"
+
+
+async def test_a_call_that_waited_for_a_connection_asks_the_limiter_again(
+        upstream: Upstream, transport_for: TransportFactory, bus: RecordingBus) -> None:
+    """Found by the soak: after connection resets, tokens granted over seconds of scarce
+    connections were spent in one (379 arrivals in a second, 272 upstream 429s). A token is
+    leave to send now: a call that then waits for a connection is paced again."""
+    from sidecar.config import RateLimitConfig
+    from sidecar.pipeline import compose
+    from sidecar.policies.ratelimit import RateLimitPolicy
+    from sidecar.ratelimit import build_rate_limit
+
+    arrivals: list[float] = []
+
+    async def stall_the_first_two(request: web.Request) -> None:
+        arrivals.append(asyncio.get_running_loop().time())
+        if len(arrivals) <= 2:
+            await asyncio.sleep(1.0)  # both connections held: the others wait for one
+
+    upstream.before = stall_the_first_two
+    transport = await transport_for(max_connections=2, max_new_connections_per_s=100)
+    limit = build_rate_limit(RateLimitConfig(rate_per_s=20, burst=2, max_queue_wait_s=10),
+                             OandaConfig(), None, SystemClock(), bus)
+    handler = compose([RateLimitPolicy(limit.limiter)], transport)
+    answers = await asyncio.gather(*(handler(call()) for _ in range(40)))
+    assert all(a.status == 200 for a in answers)
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
+    assert busiest <= 20 + 2 + 2, busiest  # rate + burst (+2: loopback jitter)
+    assert transport.connector is not None and transport.connector.readmitted >= 15
