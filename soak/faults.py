@@ -1,0 +1,71 @@
+"""The periodic faults: one every `every_s`, cycling through the simulator's fault kinds.
+
+Each is injected through the simulator's fault API (docs/simulator.md, docs/streams.md) and
+cleared by its own count or duration. Not done: a simulator restart, because the simulator keeps
+its accounts in memory only — a restarted one would be a different broker (transaction IDs from
+1 again), which OANDA never is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+ORDERS = {"method": "POST", "path": "/v3/accounts/*/orders"}
+
+# (name, fault specs): what a trading sidecar meets in a week, a few minutes apart.
+FAULTS: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = (
+    ("5xx burst (30 answers 503)", ({"kind": "status", "status": 503, "count": 30},)),
+    ("latency +300 ms on half the calls, 20 s",
+     ({"kind": "latency", "latency_s": 0.3, "ratio": 0.5, "duration_s": 20},)),
+    ("stream cut (mid-line, every stream connection)",
+     ({"kind": "stream_drop", "count": 10},)),
+    ("connection resets on 20 % of calls, 10 s",
+     ({"kind": "reset", "ratio": 0.2, "duration_s": 10},)),
+    ("orders committed then dropped (2) or 503 (2)",
+     ({"kind": "drop_after_commit", "count": 2, "match": ORDERS},
+      {"kind": "commit_then_503", "count": 2, "match": ORDERS})),
+    ("stream stall 15 s (heartbeats too)", ({"kind": "stream_stall", "duration_s": 15},)),
+    ("HTML 502s from a gateway (20)",
+     ({"kind": "status", "status": 502, "body": "html", "count": 20},)),
+    ("maintenance outage 3 s", ({"kind": "outage", "duration_s": 3},)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Injected:
+    t_min: float
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+async def inject(session: aiohttp.ClientSession, sim_url: str,
+                 specs: tuple[dict[str, Any], ...]) -> str:
+    """Add every spec; '' when all were accepted, else what the simulator answered."""
+    problems = []
+    for spec in specs:
+        async with session.post(f"{sim_url}/_sim/faults", json=spec) as resp:
+            if resp.status not in (200, 201):
+                problems.append(f"{spec['kind']}: {resp.status} {(await resp.text())[:200]}")
+    return "; ".join(problems)
+
+
+async def schedule(sim_url: str, started: float, log: list[Injected], *,
+                   first_after_s: float = 60.0, every_s: float = 120.0) -> None:
+    """Inject the faults in turn until cancelled, recording each in `log`."""
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as session:
+        await asyncio.sleep(first_after_s)
+        for name, specs in itertools.cycle(FAULTS):
+            at = (loop.time() - started) / 60
+            try:
+                problem = await inject(session, sim_url, specs)
+            except (OSError, aiohttp.ClientError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            log.append(Injected(at, name, not problem, problem))
+            await asyncio.sleep(every_s)

@@ -1,0 +1,175 @@
+"""The harness: the simulator and the sidecar as real subprocesses, the load, the streams, the
+faults and the sampler for `minutes`; then the audit against the simulator's own records."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+
+from bench.procs import Proc, free_port, spawn, wait_for_line
+from sidecar._gen.oanda.sidecar.v1 import proxy_pb2, proxy_pb2_grpc
+from soak.audit import audit
+from soak.faults import Injected, schedule
+from soak.report import Run
+from soak.sampler import Sample, Sampler
+from soak.streams import Subscriber, churn
+from soak.traffic import INSTRUMENTS, Tally, Traffic
+
+TOKEN = "soak-oanda-token-5e1d"
+# Bounds made small so that each is reached during the warm-up: the soak checks that nothing
+# grows past its bound, and a 24 h bound would only be reached after the run (docs/soak.md).
+CONFIG = """\
+server: {{grpc_listen: "127.0.0.1:{grpc}", admin_listen: "127.0.0.1:{admin}", drain_grace_s: 5,
+  rest_listen: ""}}
+oanda: {{base_url: "{sim}", stream_url: "{sim}"}}
+degradation: {{cache_max_bytes: 2097152}}
+orders: {{max_remembered: 300}}
+telemetry: {{tracing_enabled: false}}
+"""
+
+
+SETUP = ("Setup: `oanda-sidecar serve` and `oanda-sidecar sim` as subprocesses on loopback; "
+         "50 Execute calls/s (48 reads of 8 endpoints, 1 market order with client IDs and 1 "
+         "trade close per second), a pricing and a transaction subscriber open throughout, "
+         "churn subscribers every 20 s, a fault every few minutes. Sidecar config: the "
+         "defaults, except `degradation.cache_max_bytes` 2 MiB and `orders.max_remembered` "
+         "300 (bounds reached during the warm-up) and tracing off (no collector).")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OANDA_SIDECAR") and k != "OANDA_API_TOKEN"}
+    return {**env, "OANDA_API_TOKEN": TOKEN}
+
+
+async def start_processes(workdir: Path,
+                          rest_listen_known: bool) -> tuple[Proc, Proc, str, int, int]:
+    sim_port, grpc_port, admin_port = free_port(), free_port(), free_port()
+    sim = await spawn("sim", [sys.executable, "-m", "sidecar", "sim", "--listen",
+                              f"127.0.0.1:{sim_port}", "--token", TOKEN, "--market-hours",
+                              "always", "--seed", "18"], workdir, _env())
+    await wait_for_line(sim, "simulator listening")
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    text = CONFIG.format(grpc=grpc_port, admin=admin_port, sim=sim_url)
+    if not rest_listen_known:
+        text = text.replace(',\n  rest_listen: ""', "")
+    config = workdir / "sidecar.yaml"
+    config.write_text(text)
+    sidecar = await spawn("sidecar", [sys.executable, "-m", "sidecar", "serve", "--config",
+                                      str(config)], workdir, _env())
+    try:
+        await wait_for_line(sidecar, "oanda-sidecar")
+    except BaseException:
+        await sim.stop()
+        raise
+    return sim, sidecar, sim_url, grpc_port, admin_port
+
+
+def _rest_listen_known() -> bool:
+    from sidecar.config import ServerConfig
+
+    return "rest_listen" in ServerConfig.model_fields
+
+
+async def _account(sim_url: str) -> str:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as s, \
+            s.get(f"{sim_url}/v3/accounts") as resp:
+        return str((await resp.json())["accounts"][0]["id"])
+
+
+async def _last_transaction(sim_url: str) -> int:
+    async with aiohttp.ClientSession() as s, s.get(f"{sim_url}/_sim/state") as resp:
+        return int((await resp.json())["lastTransactionID"])
+
+
+def _progress(sample: Sample) -> None:
+    print(f"  t={sample.t_min:5.1f} min  rss {sample.rss_mib:6.1f} MiB  fds {sample.fds:3.0f}  "
+          f"tasks {sample.tasks:4.0f}  lag p99 {sample.lag_p99_s * 1000:6.1f} ms  "
+          f"max {sample.lag_max_s * 1000:6.1f} ms", file=sys.stderr, flush=True)
+
+
+async def soak(minutes: float, warmup_min: float, *, fault_every_s: float = 150.0,
+               first_fault_s: float = 60.0, sample_every_s: float = 10.0,
+               churn_every_s: float = 20.0, quiet: bool = False) -> Run:
+    workdir = Path(tempfile.mkdtemp(prefix="soak-"))
+    sim, sidecar, sim_url, grpc_port, admin_port = await start_processes(
+        workdir, _rest_listen_known())
+    try:
+        return await _drive(minutes, warmup_min, sim_url, sidecar, grpc_port, admin_port,
+                            fault_every_s=fault_every_s, first_fault_s=first_fault_s,
+                            sample_every_s=sample_every_s, churn_every_s=churn_every_s,
+                            quiet=quiet)
+    finally:
+        await sidecar.stop()
+        await sim.stop()
+
+
+async def _drive(minutes: float, warmup_min: float, sim_url: str, sidecar: Proc,
+                 grpc_port: int, admin_port: int, **opts: Any) -> Run:
+    loop = asyncio.get_running_loop()
+    account = await _account(sim_url)
+    first_tx = await _last_transaction(sim_url)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+    stub = proxy_pb2_grpc.ProxyServiceStub(channel)  # type: ignore[no-untyped-call]
+    started = loop.time()
+    tally, faults = Tally(started), list[Injected]()
+    traffic = Traffic(stub, account, tally, run_id=f"{int(time.time())}")
+    traffic.last_transaction_id = first_tx
+    prices = Subscriber(stub, proxy_pb2.StreamRequest(
+        path=f"/v3/accounts/{account}/pricing/stream", query={"instruments": INSTRUMENTS}))
+    transactions = Subscriber(stub, proxy_pb2.StreamRequest(
+        path=f"/v3/accounts/{account}/transactions/stream", since_transaction_id=str(first_tx)))
+    churned: Counter[str] = Counter()
+    sampler = Sampler(lambda: sidecar.pid, f"http://127.0.0.1:{admin_port}/metrics", started,
+                      every_s=opts["sample_every_s"])
+    tasks = [asyncio.ensure_future(c) for c in (
+        traffic.run(), prices.run(), transactions.run(),
+        churn(stub, account, every_s=opts["churn_every_s"], counts=churned),
+        schedule(sim_url, started, faults, first_after_s=opts["first_fault_s"],
+                 every_s=opts["fault_every_s"]),
+        sampler.run(None if opts["quiet"] else _progress))]
+    try:
+        await asyncio.sleep(minutes * 60)
+        for task in tasks:
+            if task.done() and task.exception() is not None:
+                raise RuntimeError(f"a soak task failed: {task.exception()!r}")
+    finally:
+        for task in tasks[:1] + tasks[3:]:  # the load, churn, faults, sampler; streams go on
+            task.cancel()
+        await asyncio.gather(*tasks[:1], *tasks[3:], return_exceptions=True)
+    await _clear_faults(sim_url)  # the rest of a fault's count must not hit the audit
+    await traffic.drain()
+    await _settle(transactions, sim_url)
+    for task in tasks[1:3]:
+        task.cancel()
+    await asyncio.gather(*tasks[1:3], return_exceptions=True)
+    await channel.close()
+    run = Run(minutes, warmup_min, sampler.samples, tally.by_minute, faults, notes=[SETUP])
+    await audit(run, sim_url, TOKEN, account, first_tx, traffic, transactions, prices, churned,
+                sidecar_exit=sidecar.process.returncode, sampler_failures=sampler.failures)
+    return run
+
+
+async def _clear_faults(sim_url: str) -> None:
+    async with aiohttp.ClientSession() as s, s.delete(f"{sim_url}/_sim/faults") as resp:
+        resp.raise_for_status()
+
+
+async def _settle(subscriber: Subscriber, sim_url: str, timeout_s: float = 30.0) -> None:
+    """Wait until the transaction subscriber has everything the simulator recorded."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    with contextlib.suppress(OSError, aiohttp.ClientError):
+        while asyncio.get_running_loop().time() < deadline:
+            if subscriber.last_id >= await _last_transaction(sim_url):
+                return
+            await asyncio.sleep(0.5)
