@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sidecar._gen.oanda.sidecar.v1 import proxy_pb2, proxy_pb2_grpc
 from soak.audit import audit
 from soak.faults import Injected, schedule
 from soak.report import Run
+from soak.rest import RestReader
 from soak.sampler import Sample, Sampler
 from soak.streams import Subscriber, churn
 from soak.traffic import INSTRUMENTS, Tally, Traffic
@@ -30,7 +32,7 @@ TOKEN = "soak-oanda-token-5e1d"
 # grows past its bound, and a 24 h bound would only be reached after the run (docs/soak.md).
 CONFIG = """\
 server: {{grpc_listen: "127.0.0.1:{grpc}", admin_listen: "127.0.0.1:{admin}", drain_grace_s: 5,
-  rest_listen: ""}}
+  rest_listen: "127.0.0.1:{rest}"}}
 oanda: {{base_url: "{sim}", stream_url: "{sim}"}}
 degradation: {{cache_max_bytes: 2097152}}
 orders: {{max_remembered: 300}}
@@ -39,8 +41,9 @@ telemetry: {{tracing_enabled: false}}
 
 
 SETUP = ("Setup: `oanda-sidecar serve` and `oanda-sidecar sim` as subprocesses on loopback; "
-         "50 Execute calls/s (48 reads of 8 endpoints, 1 market order with client IDs and 1 "
-         "trade close per second), a pricing and a transaction subscriber open throughout, "
+         "50 calls/s (48 reads of 8 endpoints, about 10 of them through the REST listener and "
+         "the rest through Execute; 1 market order with client IDs and 1 trade close per "
+         "second), a pricing and a transaction subscriber open throughout, "
          "churn subscribers every 20 s, a fault every few minutes. Sidecar config: the "
          "defaults, except `degradation.cache_max_bytes` 2 MiB and `orders.max_remembered` "
          "300 (bounds reached during the warm-up) and tracing off (no collector).")
@@ -52,17 +55,31 @@ def _env() -> dict[str, str]:
     return {**env, "OANDA_API_TOKEN": TOKEN}
 
 
-async def start_processes(workdir: Path,
-                          rest_listen_known: bool) -> tuple[Proc, Proc, str, int, int]:
+@dataclass(frozen=True, slots=True)
+class Processes:
+    sim: Proc
+    sidecar: Proc
+    sim_url: str
+    grpc_port: int
+    admin_port: int
+    rest_port: int  # 0: this sidecar has no REST listener
+
+    async def stop(self) -> None:
+        await self.sidecar.stop()
+        await self.sim.stop()
+
+
+async def start_processes(workdir: Path, rest_listen_known: bool) -> Processes:
     sim_port, grpc_port, admin_port = free_port(), free_port(), free_port()
+    rest_port = free_port() if rest_listen_known else 0
     sim = await spawn("sim", [sys.executable, "-m", "sidecar", "sim", "--listen",
                               f"127.0.0.1:{sim_port}", "--token", TOKEN, "--market-hours",
                               "always", "--seed", "18"], workdir, _env())
     await wait_for_line(sim, "simulator listening")
     sim_url = f"http://127.0.0.1:{sim_port}"
-    text = CONFIG.format(grpc=grpc_port, admin=admin_port, sim=sim_url)
+    text = CONFIG.format(grpc=grpc_port, admin=admin_port, sim=sim_url, rest=rest_port)
     if not rest_listen_known:
-        text = text.replace(',\n  rest_listen: ""', "")
+        text = text.replace(f',\n  rest_listen: "127.0.0.1:{rest_port}"', "")
     config = workdir / "sidecar.yaml"
     config.write_text(text)
     sidecar = await spawn("sidecar", [sys.executable, "-m", "sidecar", "serve", "--config",
@@ -72,7 +89,7 @@ async def start_processes(workdir: Path,
     except BaseException:
         await sim.stop()
         raise
-    return sim, sidecar, sim_url, grpc_port, admin_port
+    return Processes(sim, sidecar, sim_url, grpc_port, admin_port, rest_port)
 
 
 def _rest_listen_known() -> bool:
@@ -102,35 +119,33 @@ async def soak(minutes: float, warmup_min: float, *, fault_every_s: float = 150.
                first_fault_s: float = 60.0, sample_every_s: float = 10.0,
                churn_every_s: float = 20.0, quiet: bool = False) -> Run:
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
-    sim, sidecar, sim_url, grpc_port, admin_port = await start_processes(
-        workdir, _rest_listen_known())
+    procs = await start_processes(workdir, _rest_listen_known())
     try:
-        return await _drive(minutes, warmup_min, sim_url, sidecar, grpc_port, admin_port,
-                            fault_every_s=fault_every_s, first_fault_s=first_fault_s,
-                            sample_every_s=sample_every_s, churn_every_s=churn_every_s,
-                            quiet=quiet)
+        return await _drive(minutes, warmup_min, procs, fault_every_s=fault_every_s,
+                            first_fault_s=first_fault_s, sample_every_s=sample_every_s,
+                            churn_every_s=churn_every_s, quiet=quiet)
     finally:
-        await sidecar.stop()
-        await sim.stop()
+        await procs.stop()
 
 
-async def _drive(minutes: float, warmup_min: float, sim_url: str, sidecar: Proc,
-                 grpc_port: int, admin_port: int, **opts: Any) -> Run:
+async def _drive(minutes: float, warmup_min: float, procs: Processes, **opts: Any) -> Run:
     loop = asyncio.get_running_loop()
+    sim_url, sidecar = procs.sim_url, procs.sidecar
     account = await _account(sim_url)
     first_tx = await _last_transaction(sim_url)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{procs.grpc_port}")
     stub = proxy_pb2_grpc.ProxyServiceStub(channel)  # type: ignore[no-untyped-call]
     started = loop.time()
     tally, faults = Tally(started), list[Injected]()
-    traffic = Traffic(stub, account, tally, run_id=f"{int(time.time())}")
+    rest = RestReader(f"http://127.0.0.1:{procs.rest_port}") if procs.rest_port else None
+    traffic = Traffic(stub, account, tally, run_id=f"{int(time.time())}", rest=rest)
     traffic.last_transaction_id = first_tx
     prices = Subscriber(stub, proxy_pb2.StreamRequest(
         path=f"/v3/accounts/{account}/pricing/stream", query={"instruments": INSTRUMENTS}))
     transactions = Subscriber(stub, proxy_pb2.StreamRequest(
         path=f"/v3/accounts/{account}/transactions/stream", since_transaction_id=str(first_tx)))
     churned: Counter[str] = Counter()
-    sampler = Sampler(lambda: sidecar.pid, f"http://127.0.0.1:{admin_port}/metrics", started,
+    sampler = Sampler(lambda: sidecar.pid, f"http://127.0.0.1:{procs.admin_port}/metrics", started,
                       every_s=opts["sample_every_s"])
     tasks = [asyncio.ensure_future(c) for c in (
         traffic.run(), prices.run(), transactions.run(),
@@ -154,6 +169,8 @@ async def _drive(minutes: float, warmup_min: float, sim_url: str, sidecar: Proc,
         task.cancel()
     await asyncio.gather(*tasks[1:3], return_exceptions=True)
     await channel.close()
+    if rest is not None:
+        await rest.close()
     run = Run(minutes, warmup_min, sampler.samples, tally.by_minute, faults, notes=[SETUP])
     await audit(run, sim_url, TOKEN, account, first_tx, traffic, transactions, prices, churned,
                 sidecar_exit=sidecar.process.returncode, sampler_failures=sampler.failures)

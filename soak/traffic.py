@@ -75,12 +75,13 @@ class Orders:
 
 
 class Traffic:
-    """50 calls/s through `stub.Execute`: per second 2 order calls (an open, a close) and 48
-    reads of 8 endpoints."""
+    """50 calls/s: per second 2 order calls (an open, a close) and 48 reads of 8 endpoints,
+    through `stub.Execute` (with a REST reader, about 10 of the reads through the REST front)."""
 
     def __init__(self, stub: Any, account: str, tally: Tally, run_id: str,
-                 rate_per_s: float = 50.0) -> None:
+                 rate_per_s: float = 50.0, rest: Any = None) -> None:
         self._stub = stub
+        self._rest = rest  # a soak.rest.RestReader: every 5th read goes through REST
         self._account = account
         self._tally = tally
         self._run_id = run_id
@@ -115,6 +116,9 @@ class Traffic:
                 slots.append(self._open)
             elif i == int(self.rate_per_s) // 2:
                 slots.append(self._close)
+            elif self._rest is not None and i % 5 == 0:
+                request = reads[(i // 5) % len(reads)]
+                slots.append(lambda r=request: self._spawn(self._rest_read(r())))  # type: ignore[misc]
             else:
                 request = reads[i % len(reads)]
                 slots.append(lambda r=request: self._spawn(self._read(r())))  # type: ignore[misc]
@@ -159,6 +163,10 @@ class Traffic:
             last = json.loads(response.body).get("lastTransactionID")
             if last is not None:
                 self.last_transaction_id = max(self.last_transaction_id, int(last))
+
+    async def _rest_read(self, request: proxy_pb2.ExecuteRequest) -> None:
+        outcome = await self._rest.get(request.path, dict(request.query))
+        self._tally.record(outcome, asyncio.get_running_loop().time())
 
     def _open(self) -> None:
         n = next(self._seq)
