@@ -44,7 +44,7 @@ SETUP = ("Setup: `oanda-sidecar serve` and `oanda-sidecar sim` as subprocesses o
          "50 calls/s (48 reads of 8 endpoints, about 10 of them through the REST listener and "
          "the rest through Execute; 1 market order with client IDs and 1 trade close per "
          "second), a pricing and a transaction subscriber open throughout, "
-         "churn subscribers every 20 s, a fault every few minutes. Sidecar config: the "
+         "churn subscribers every {churn:g} s, a fault every {fault:g} s. Sidecar config: the "
          "defaults, except `degradation.cache_max_bytes` 2 MiB and `orders.max_remembered` "
          "300 (bounds reached during the warm-up) and tracing off (no collector).")
 
@@ -171,7 +171,8 @@ async def _drive(minutes: float, warmup_min: float, procs: Processes, **opts: An
     await channel.close()
     if rest is not None:
         await rest.close()
-    run = Run(minutes, warmup_min, sampler.samples, tally.by_minute, faults, notes=[SETUP])
+    setup = SETUP.format(churn=opts["churn_every_s"], fault=opts["fault_every_s"])
+    run = Run(minutes, warmup_min, sampler.samples, tally.by_minute, faults, notes=[setup])
     await audit(run, sim_url, TOKEN, account, first_tx, traffic, transactions, prices, churned,
                 sidecar_exit=sidecar.process.returncode, sampler_failures=sampler.failures)
     return run
