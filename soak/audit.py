@@ -108,6 +108,7 @@ async def audit(run: Any, sim_url: str, token: str, account: str, first_tx: int,
         _figures("Transaction stream (since the start)", stream)
         + f" Messages by type: {dict(transactions.counts.most_common())}.",
         f"Pricing stream: messages by type {dict(prices.counts.most_common())}.",
+        *(f"Stream ended by the sidecar: {e}" for e in transactions.endings + prices.endings),
         f"Churn (a pricing and a transaction subscriber opened for 5 s, then cancelled): "
         f"{dict(churned.most_common())}.",
         f"Samples: {len(run.samples)}, failed {len(sampler_failures)}.",

@@ -1,7 +1,9 @@
 """The periodic faults: one every `every_s`, cycling through the simulator's fault kinds.
 
 Each is injected through the simulator's fault API (docs/simulator.md, docs/streams.md) and
-cleared by its own count or duration. Not done: a simulator restart, because the simulator keeps
+cleared by its own duration (or a count of orders). A burst is bounded in time, not
+in answers: an open breaker lets one probe a minute through, so "the next 30 answers" would
+keep it open for half an hour. Not done: a simulator restart, because the simulator keeps
 its accounts in memory only — a restarted one would be a different broker (transaction IDs from
 1 again), which OANDA never is.
 """
@@ -19,7 +21,8 @@ ORDERS = {"method": "POST", "path": "/v3/accounts/*/orders"}
 
 # (name, fault specs): what a trading sidecar meets in a week, a few minutes apart.
 FAULTS: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = (
-    ("5xx burst (30 answers 503)", ({"kind": "status", "status": 503, "count": 30},)),
+    ("5xx burst (every call answered 503 for 5 s)",
+     ({"kind": "status", "status": 503, "duration_s": 5},)),
     ("latency +300 ms on half the calls, 20 s",
      ({"kind": "latency", "latency_s": 0.3, "ratio": 0.5, "duration_s": 20},)),
     ("stream cut (mid-line, every stream connection)",
@@ -30,8 +33,8 @@ FAULTS: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = (
      ({"kind": "drop_after_commit", "count": 2, "match": ORDERS},
       {"kind": "commit_then_503", "count": 2, "match": ORDERS})),
     ("stream stall 15 s (heartbeats too)", ({"kind": "stream_stall", "duration_s": 15},)),
-    ("HTML 502s from a gateway (20)",
-     ({"kind": "status", "status": 502, "body": "html", "count": 20},)),
+    ("HTML 502s from a gateway on half the calls, 5 s",
+     ({"kind": "status", "status": 502, "body": "html", "ratio": 0.5, "duration_s": 5},)),
     ("maintenance outage 3 s", ({"kind": "outage", "duration_s": 3},)),
 )
 

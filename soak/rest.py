@@ -14,6 +14,10 @@ import aiohttp
 from soak.traffic import http_outcome
 
 TIMEOUT_S = 15.0
+# The driver's connections to the listener are bounded: an unbounded pool grows with every
+# burst (a machine stall) and keeps the extra connections alive, and the sidecar's fds and
+# tasks then step up with the driver's pool, not with anything of its own.
+MAX_CONNECTIONS = 8
 _REASONS = frozenset({"INVALID_REQUEST", "CIRCUIT_OPEN", "RATE_LIMITED", "SIDECAR_OVERLOADED",
                       "READ_ONLY", "DEADLINE_EXCEEDED", "UPSTREAM_UNAVAILABLE",
                       "OUTCOME_UNKNOWN", "INTERNAL"})
@@ -41,6 +45,7 @@ class RestReader:
     async def get(self, path: str, query: dict[str, str]) -> str:
         if self._session is None:
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
                 headers={"Authorization": "Bearer placeholder-the-sidecar-replaces"},
                 timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))
         try:

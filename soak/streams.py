@@ -34,6 +34,7 @@ class Subscriber:
         self.out_of_order = 0
         self.duplicates = 0
         self.gaps = 0
+        self.endings: list[str] = []  # why the sidecar ended the stream, with its details
 
     async def run(self) -> None:
         while True:
@@ -48,6 +49,7 @@ class Subscriber:
                 self.counts["ended:ok"] += 1
             except grpc.aio.AioRpcError as err:
                 self.counts[f"ended:{grpc_outcome(err)}"] += 1
+                self.endings.append(f"{grpc_outcome(err)}: {err.details()}"[:300])
             finally:
                 call.cancel()
             await asyncio.sleep(RESUBSCRIBE_DELAY_S)

