@@ -7,14 +7,17 @@ report says which); 2: the harness itself failed (a process did not start, ...).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
-from soak.report import render
+from soak.report import Run, render
 from soak.run import soak
 
 OUT = Path(__file__).resolve().parents[1] / "bench" / "results" / "soak.md"
@@ -48,6 +51,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return ns
 
 
+def raw(run: Run) -> dict[str, Any]:
+    """The samples, tallies and faults, for another look (written beside the report)."""
+    return {"minutes": run.minutes, "warmup_min": run.warmup_min, "cycle_min": run.cycle_min,
+            "samples": [dataclasses.asdict(s) for s in run.samples],
+            "outcomes_by_minute": {str(m): dict(c) for m, c in sorted(run.tally.items())},
+            "faults": [dataclasses.asdict(f) for f in run.faults], "problems": run.problems}
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = parse(argv)
     print(f"soak: {ns.minutes:g} min (warm-up {ns.warmup:g}), report -> {ns.out}",
@@ -63,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     ns.out.parent.mkdir(parents=True, exist_ok=True)
     ns.out.write_text(text)
+    ns.out.with_suffix(".json").write_text(json.dumps(raw(run), indent=1) + "\n")
     return 0 if run.passed else 1
 
 

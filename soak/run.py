@@ -20,7 +20,7 @@ import grpc
 from bench.procs import Proc, free_port, spawn, wait_for_line
 from sidecar._gen.oanda.sidecar.v1 import proxy_pb2, proxy_pb2_grpc
 from soak.audit import audit
-from soak.faults import Injected, schedule
+from soak.faults import FAULTS, Injected, schedule
 from soak.report import Run
 from soak.rest import RestReader
 from soak.sampler import Sample, Sampler
@@ -172,7 +172,9 @@ async def _drive(minutes: float, warmup_min: float, procs: Processes, **opts: An
     if rest is not None:
         await rest.close()
     setup = SETUP.format(churn=opts["churn_every_s"], fault=opts["fault_every_s"])
-    run = Run(minutes, warmup_min, sampler.samples, tally.by_minute, faults, notes=[setup])
+    cycle_min = (opts["first_fault_s"] + len(FAULTS) * opts["fault_every_s"]) / 60
+    run = Run(minutes, warmup_min, sampler.samples, tally.by_minute, faults, notes=[setup],
+              cycle_min=cycle_min)
     await audit(run, sim_url, TOKEN, account, first_tx, traffic, transactions, prices, churned,
                 sidecar_exit=sidecar.process.returncode, sampler_failures=sampler.failures)
     return run

@@ -145,3 +145,14 @@ def test_parse_gauges_reads_the_runtime_gauges_and_names_what_is_missing() -> No
     assert found["oanda_sidecar_event_loop_lag_window_seconds{0.99}"] == 0.003
     with pytest.raises(RuntimeError, match="oanda_sidecar_asyncio_tasks"):
         parse_gauges(text.replace("oanda_sidecar_asyncio_tasks", "something_else"))
+
+
+def test_a_step_fails_the_verdict_but_the_diagnostic_after_the_cycle_tells_it_from_a_leak() -> None:
+    step = [_sample(i / 6, rss=80 if i < 6 * 8 else 86) for i in range(6 * 30)]
+    run = Run(30, 5, step, {}, [], cycle_min=21)
+    assert not run.passed  # the brief's verdict: a step is growth after the warm-up
+    after = {v.limit.series: v.flat for v in run.verdicts(from_min=21)}
+    assert after["rss_mib"]
+    text = render(run)
+    assert "Diagnostic, not the verdict" in text and "from minute 21" in text
+    assert "Diagnostic" not in render(Run(10, 2, step[:60], {}, [], cycle_min=21))
