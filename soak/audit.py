@@ -81,7 +81,7 @@ def _figures(title: str, figures: dict[str, Any]) -> str:
 
 
 async def audit(run: Any, sim_url: str, token: str, account: str, first_tx: int, traffic: Any,
-                transactions: Any, prices: Any, churned: Counter[str], *,
+                transactions: Any, prices: Any, churned: Counter[str], watch: Any, *,
                 sidecar_exit: int | None, sampler_failures: list[str]) -> None:
     """Fill `run.notes` and `run.problems` from the simulator's records and the subscribers."""
     log = await sim_transactions(sim_url, token, account, first_tx)
@@ -94,6 +94,9 @@ async def audit(run: Any, sim_url: str, token: str, account: str, first_tx: int,
         run.problems.append(f"the sidecar exited during the soak (code {sidecar_exit})")
     if len(sampler_failures) > max(1, len(run.samples) // 20):
         run.problems.append(f"{len(sampler_failures)} samples failed: {sampler_failures[:3]}")
+    if watch.status_429:
+        run.problems.append(f"upstream answered 429 {watch.status_429} times (most arrivals in "
+                            f"any 1 s: {watch.max_per_s}; OANDA allows 120)")
     refused = [f.name for f in run.faults if not f.ok]
     if refused:
         run.problems.append(f"faults the simulator refused: {refused}")
@@ -111,5 +114,8 @@ async def audit(run: Any, sim_url: str, token: str, account: str, first_tx: int,
         *(f"Stream ended by the sidecar: {e}" for e in transactions.endings + prices.endings),
         f"Churn (a pricing and a transaction subscriber opened for 5 s, then cancelled): "
         f"{dict(churned.most_common())}.",
+        f"Upstream, from the simulator's request log: {watch.requests} requests, 429s "
+        f"{watch.status_429}, most arrivals in any 1 s window {watch.max_per_s} (limit 120); "
+        f"log reads failed {len(watch.failures)}.",
         f"Samples: {len(run.samples)}, failed {len(sampler_failures)}.",
     ]

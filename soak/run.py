@@ -26,6 +26,7 @@ from soak.rest import RestReader
 from soak.sampler import Sample, Sampler
 from soak.streams import Subscriber, churn
 from soak.traffic import INSTRUMENTS, Tally, Traffic
+from soak.upstream import UpstreamWatch
 
 TOKEN = "soak-oanda-token-5e1d"
 # Bounds made small so that each is reached during the warm-up: the soak checks that nothing
@@ -147,8 +148,9 @@ async def _drive(minutes: float, warmup_min: float, procs: Processes, **opts: An
     churned: Counter[str] = Counter()
     sampler = Sampler(lambda: sidecar.pid, f"http://127.0.0.1:{procs.admin_port}/metrics", started,
                       every_s=opts["sample_every_s"])
+    watch = UpstreamWatch(sim_url)
     tasks = [asyncio.ensure_future(c) for c in (
-        traffic.run(), prices.run(), transactions.run(),
+        traffic.run(), prices.run(), transactions.run(), watch.run(),
         churn(stub, account, every_s=opts["churn_every_s"], counts=churned),
         schedule(sim_url, started, faults, first_after_s=opts["first_fault_s"],
                  every_s=opts["fault_every_s"]),
@@ -159,15 +161,16 @@ async def _drive(minutes: float, warmup_min: float, procs: Processes, **opts: An
             if task.done() and task.exception() is not None:
                 raise RuntimeError(f"a soak task failed: {task.exception()!r}")
     finally:
-        for task in tasks[:1] + tasks[3:]:  # the load, churn, faults, sampler; streams go on
+        for task in tasks[:1] + tasks[4:]:  # the load, churn, faults, sampler; streams go on
             task.cancel()
-        await asyncio.gather(*tasks[:1], *tasks[3:], return_exceptions=True)
+        await asyncio.gather(*tasks[:1], *tasks[4:], return_exceptions=True)
     await _clear_faults(sim_url)  # the rest of a fault's count must not hit the audit
     await traffic.drain()
     await _settle(transactions, sim_url)
-    for task in tasks[1:3]:
+    for task in tasks[1:4]:
         task.cancel()
-    await asyncio.gather(*tasks[1:3], return_exceptions=True)
+    await asyncio.gather(*tasks[1:4], return_exceptions=True)
+    await watch.final()
     await channel.close()
     if rest is not None:
         await rest.close()
@@ -176,6 +179,7 @@ async def _drive(minutes: float, warmup_min: float, procs: Processes, **opts: An
     run = Run(minutes, warmup_min, sampler.samples, tally.by_minute, faults, notes=[setup],
               cycle_min=cycle_min)
     await audit(run, sim_url, TOKEN, account, first_tx, traffic, transactions, prices, churned,
+                watch,
                 sidecar_exit=sidecar.process.returncode, sampler_failures=sampler.failures)
     return run
 

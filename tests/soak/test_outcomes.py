@@ -30,3 +30,19 @@ def test_tally_counts_by_minute_since_the_start() -> None:
     tally.record("circuit_open", 160.0)
     assert tally.by_minute == {0: {"ok": 2}, 1: {"circuit_open": 1}}
     assert tally.total() == {"ok": 2, "circuit_open": 1}
+
+
+def test_upstream_watch_counts_429s_and_the_busiest_second() -> None:
+    from soak.upstream import UpstreamWatch, max_in_window
+
+    assert max_in_window([0.0, 0.5, 0.99, 1.0, 1.2]) == (4, 0.5)
+    assert max_in_window([0.0, 1.0, 2.0]) == (1, 0.0)  # t and t + 1.0 are in different windows
+    assert max_in_window([]) == (0, 0.0)
+    watch = UpstreamWatch("http://unused")
+    watch.take([{"path": "/v3/accounts", "at": 1.0 + i / 200, "status": 200} for i in range(150)]
+               + [{"path": "/v3/accounts", "at": 1.8, "status": 429},
+                  {"path": "/_sim/faults", "at": 1.8, "status": 201}])
+    assert (watch.requests, watch.status_429) == (151, 1)
+    assert watch.max_per_s == 151 and watch.max_at == 1.0
+    watch.take([{"path": "/v3/x", "at": 9.0, "status": 200}])
+    assert watch.max_per_s == 151 and watch.requests == 152
