@@ -5,41 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import grpc
 
-from bench.procs import Proc, free_port, spawn, wait_for_line
 from sidecar._gen.oanda.sidecar.v1 import proxy_pb2, proxy_pb2_grpc
 from soak.audit import audit
 from soak.faults import FAULTS, Injected, schedule
+from soak.procs import TOKEN, Processes, start_processes
 from soak.report import Run
 from soak.rest import RestReader
 from soak.sampler import Sample, Sampler
 from soak.streams import Subscriber, churn
 from soak.traffic import INSTRUMENTS, Tally, Traffic
 from soak.upstream import UpstreamWatch
-
-TOKEN = "soak-oanda-token-5e1d"
-# Bounds made small so that each is reached during the warm-up: the soak checks that nothing
-# grows past its bound, and a 24 h bound would only be reached after the run (docs/soak.md).
-CONFIG = """\
-server: {{grpc_listen: "127.0.0.1:{grpc}", admin_listen: "127.0.0.1:{admin}", drain_grace_s: 5,
-  rest_listen: "127.0.0.1:{rest}"}}
-oanda: {{base_url: "{sim}", stream_url: "{sim}"}}
-degradation: {{cache_max_bytes: 2097152}}
-orders: {{max_remembered: 300}}
-telemetry: {{tracing_enabled: false}}
-"""
-
 
 SETUP = ("Setup: `oanda-sidecar serve` and `oanda-sidecar sim` as subprocesses on loopback; "
          "50 calls/s (48 reads of 8 endpoints, about 10 of them through the REST listener and "
@@ -48,55 +33,6 @@ SETUP = ("Setup: `oanda-sidecar serve` and `oanda-sidecar sim` as subprocesses o
          "churn subscribers every {churn:g} s, a fault every {fault:g} s. Sidecar config: the "
          "defaults, except `degradation.cache_max_bytes` 2 MiB and `orders.max_remembered` "
          "300 (bounds reached during the warm-up) and tracing off (no collector).")
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("OANDA_SIDECAR") and k != "OANDA_API_TOKEN"}
-    return {**env, "OANDA_API_TOKEN": TOKEN}
-
-
-@dataclass(frozen=True, slots=True)
-class Processes:
-    sim: Proc
-    sidecar: Proc
-    sim_url: str
-    grpc_port: int
-    admin_port: int
-    rest_port: int  # 0: this sidecar has no REST listener
-
-    async def stop(self) -> None:
-        await self.sidecar.stop()
-        await self.sim.stop()
-
-
-async def start_processes(workdir: Path, rest_listen_known: bool) -> Processes:
-    sim_port, grpc_port, admin_port = free_port(), free_port(), free_port()
-    rest_port = free_port() if rest_listen_known else 0
-    sim = await spawn("sim", [sys.executable, "-m", "sidecar", "sim", "--listen",
-                              f"127.0.0.1:{sim_port}", "--token", TOKEN, "--market-hours",
-                              "always", "--seed", "18"], workdir, _env())
-    await wait_for_line(sim, "simulator listening")
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    text = CONFIG.format(grpc=grpc_port, admin=admin_port, sim=sim_url, rest=rest_port)
-    if not rest_listen_known:
-        text = text.replace(f',\n  rest_listen: "127.0.0.1:{rest_port}"', "")
-    config = workdir / "sidecar.yaml"
-    config.write_text(text)
-    sidecar = await spawn("sidecar", [sys.executable, "-m", "sidecar", "serve", "--config",
-                                      str(config)], workdir, _env())
-    try:
-        await wait_for_line(sidecar, "oanda-sidecar")
-    except BaseException:
-        await sim.stop()
-        raise
-    return Processes(sim, sidecar, sim_url, grpc_port, admin_port, rest_port)
-
-
-def _rest_listen_known() -> bool:
-    from sidecar.config import ServerConfig
-
-    return "rest_listen" in ServerConfig.model_fields
 
 
 async def _account(sim_url: str) -> str:
@@ -120,7 +56,7 @@ async def soak(minutes: float, warmup_min: float, *, fault_every_s: float = 150.
                first_fault_s: float = 60.0, sample_every_s: float = 10.0,
                churn_every_s: float = 20.0, quiet: bool = False) -> Run:
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
-    procs = await start_processes(workdir, _rest_listen_known())
+    procs = await start_processes(workdir)
     try:
         return await _drive(minutes, warmup_min, procs, fault_every_s=fault_every_s,
                             first_fault_s=first_fault_s, sample_every_s=sample_every_s,
@@ -149,11 +85,17 @@ async def _drive(minutes: float, warmup_min: float, procs: Processes, **opts: An
     sampler = Sampler(lambda: sidecar.pid, f"http://127.0.0.1:{procs.admin_port}/metrics", started,
                       every_s=opts["sample_every_s"])
     watch = UpstreamWatch(sim_url)
+
+    async def restart_sim() -> None:
+        await watch.collect()  # the request log does not survive the restart
+        await procs.restart_sim()
+
+    restart = restart_sim if procs.can_restart_sim else None
     tasks = [asyncio.ensure_future(c) for c in (
         traffic.run(), prices.run(), transactions.run(), watch.run(),
         churn(stub, account, every_s=opts["churn_every_s"], counts=churned),
         schedule(sim_url, started, faults, first_after_s=opts["first_fault_s"],
-                 every_s=opts["fault_every_s"]),
+                 every_s=opts["fault_every_s"], restart=restart),
         sampler.run(None if opts["quiet"] else _progress))]
     try:
         await asyncio.sleep(minutes * 60)
@@ -175,7 +117,10 @@ async def _drive(minutes: float, warmup_min: float, procs: Processes, **opts: An
     if rest is not None:
         await rest.close()
     setup = SETUP.format(churn=opts["churn_every_s"], fault=opts["fault_every_s"])
-    cycle_min = (opts["first_fault_s"] + len(FAULTS) * opts["fault_every_s"]) / 60
+    if restart is None:
+        setup += " Not done: a simulator restart (this simulator cannot keep its accounts)."
+    kinds = len(FAULTS) - (restart is None)
+    cycle_min = (opts["first_fault_s"] + kinds * opts["fault_every_s"]) / 60
     run = Run(minutes, warmup_min, sampler.samples, tally.by_minute, faults, notes=[setup],
               cycle_min=cycle_min)
     await audit(run, sim_url, TOKEN, account, first_tx, traffic, transactions, prices, churned,
