@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint proto proto-check docs bench chaos clean
+.PHONY: install run test lint proto proto-check docs bench chaos soak clean
 
 install: $(STAMP)
 
@@ -22,8 +22,8 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check sidecar clients tests scripts bench chaos
-	$(BIN)/mypy sidecar chaos clients/python/oanda_sidecar_client
+	$(BIN)/ruff check sidecar clients tests scripts bench chaos soak
+	$(BIN)/mypy sidecar chaos soak clients/python/oanda_sidecar_client
 	$(BIN)/buf lint
 
 proto: install
@@ -48,6 +48,10 @@ bench: install
 # bench/results/chaos.md. The short form runs in `make test` (tests/chaos).
 chaos: install
 	$(BIN)/python -m chaos
+
+# SOAK_MINUTES (default 30): the sidecar under load and faults; exit 1 if a slope is not flat.
+soak: install
+	$(BIN)/python -m soak
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -37,6 +37,7 @@ from sidecar.events import (
     SharedLimitChanged,
     SharedLimitFailed,
 )
+from sidecar.observability.runtime import RuntimeGauges
 from sidecar.observability.stream_metrics import StreamGauges
 from sidecar.pipeline import METHODS
 from sidecar.upstream.endpoints import TEMPLATES, UNKNOWN_TEMPLATE, resolve
@@ -172,6 +173,7 @@ class Metrics:
         self._execute_children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
         self._attempt_children: dict[tuple[str, int | None, str | None], tuple[Any, Any]] = {}
         self._define()
+        self.runtime = RuntimeGauges(self.registry)  # event-loop lag and tasks (soak, issue 18)
         for name in breakers:
             self.breaker_state.labels(breaker=name).set(0)
         self.degradation_level.set(0)

@@ -21,6 +21,7 @@ from sidecar.lifecycle import Service
 from sidecar.observability.activity import Activity
 from sidecar.observability.logging import EventLogger, configure_logging
 from sidecar.observability.metrics import Metrics
+from sidecar.observability.runtime import RuntimeMonitor
 from sidecar.observability.stream_spans import StreamSpans
 from sidecar.observability.tracing import Tracing
 
@@ -33,10 +34,12 @@ class Observability:
     activity: Activity
     logger: EventLogger
     stream_spans: StreamSpans | None = None  # streams (issue 13): a span per upstream connection
+    runtime: RuntimeMonitor | None = None  # event-loop lag probe (soak, issue 18)
 
     @property
     def services(self) -> tuple[Service, ...]:
-        return (self.alerting, _Stopping(self._shutdown_tracing))
+        runtime = () if self.runtime is None else (self.runtime,)
+        return (self.alerting, *runtime, _Stopping(self._shutdown_tracing))
 
     async def _shutdown_tracing(self) -> None:
         if self.stream_spans is not None:
@@ -56,7 +59,7 @@ def build_observability(config: Config, bus: EventBus, clock: Clock, *, breakers
     alerting = Alerting(config.alerts, config.secrets, bus, clock, source=_source())
     spans = StreamSpans(tracing.tracer, bus) if tracing.tracer is not None else None
     return Observability(metrics, tracing, alerting, Activity(bus, clock), EventLogger(bus),
-                         spans)
+                         spans, RuntimeMonitor(clock, metrics.runtime))
 
 
 def configure_process_logging(config: Config) -> None:
