@@ -100,37 +100,37 @@ class PacedConnector(aiohttp.TCPConnector):
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
         attempt = CURRENT_ATTEMPT.get()
+        readmit = READMIT.get()
         asked = self._clock.monotonic()
+        while True:
+            conn = await self._connection(req, traces, timeout, attempt)
+            if readmit is None or self._clock.monotonic() - asked <= STALE_TOKEN_S:
+                break
+            # Waited too long: give the connection back (never held while queueing for a
+            # token, which would starve the calls behind), ask the limiter again (once: the
+            # fresh tokens come paced), and take whichever connection is free then. A
+            # refusal: nothing was sent.
+            conn.release()
+            self.readmitted += 1
+            await readmit()
+            readmit = None
+        self._started(attempt, established=True)  # the timer runs from here (if not yet)
+        return conn
+
+    async def _connection(self, req: Any, traces: Any, timeout: Any,  # noqa: ASYNC109
+                          attempt: AttemptTimer | None) -> Any:
+        """A pooled connection, or a new one when a pacing slot is due."""
         while True:
             conn = await self._get(req.connection_key, traces)
             if conn is not None:
-                await self._fresh_token(conn, asked)
-                self._started(attempt, established=True)
                 return conn
             wait = await self._try_slot()
             if wait == 0.0:
                 break
             await self._wait(wait, attempt)
         self.opened += 1
-        self._started(attempt, established=False)
-        conn = await super().connect(req, traces, timeout)  # may wait for oanda.max_connections
-        await self._fresh_token(conn, asked)
-        if attempt is not None:
-            attempt.established = True
-        return conn
-
-    async def _fresh_token(self, conn: Any, asked: float) -> None:
-        """After a long wait for a connection, a new token from the limiter (STALE_TOKEN_S);
-        a refusal (not sent) gives the connection back."""
-        readmit = READMIT.get()
-        if readmit is None or self._clock.monotonic() - asked <= STALE_TOKEN_S:
-            return
-        self.readmitted += 1
-        try:
-            await readmit()
-        except BaseException:
-            conn.release()
-            raise
+        self._started(attempt, established=False)  # connecting is part of the attempt
+        return await super().connect(req, traces, timeout)  # may wait for max_connections
 
     async def _try_slot(self) -> float:
         """0.0 when a new connection may be opened now; else how long until a slot is due.
