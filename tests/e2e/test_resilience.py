@@ -222,8 +222,9 @@ async def test_critical_calls_overtake_two_hundred_queued_normal_calls(
         for _ in range(3)]
     await asyncio.gather(*critical)
     after = [r.method for r in sim.requests[marker:]]
-    # The three PUTs are among the next few sends, ahead of ~150 queued GETs.
-    assert after.count("PUT") == 3 and after.index("PUT") <= 3 and len(after) <= 10, after
+    # The three PUTs are among the next few sends, ahead of ~150 queued GETs (a GET or two
+    # already past the limiter may go first on a loaded machine).
+    assert after.count("PUT") == 3 and after.index("PUT") <= 5 and len(after) <= 12, after
     for call in normal:
         call.cancel()
     await asyncio.gather(*normal, return_exceptions=True)
