@@ -20,6 +20,8 @@ from sidecar.policies.validation import ALLOWED_HEADERS, MAX_BODY_BYTES, MAX_QUE
 from sidecar.server.rest_errors import ATTEMPTS, CLIENT_ORDER_ID
 from sidecar.vocabulary import Level
 
+# The headers of OANDA's answer the listener hands back (the transport keeps only these).
+_PASSED = ("RequestID", "Location", "Link", "Content-Type")
 FROM_CACHE = "X-Sidecar-From-Cache"
 RECONCILED = "X-Sidecar-Reconciled"
 DEGRADATION = "X-Sidecar-Degradation"
@@ -102,7 +104,7 @@ def fill(call: Call, query: dict[str, str], headers: dict[str, str], body: bytes
 
 def answer(response: Response) -> web.Response:
     """OANDA's answer unchanged, with what the sidecar did in X-Sidecar-* headers."""
-    headers = dict(response.headers)  # OANDA's, as the transport kept them (RETURNED_HEADERS)
+    headers = {name: response.headers[name] for name in _PASSED if name in response.headers}
     headers[ATTEMPTS] = str(response.attempts)
     if response.from_cache:
         headers[FROM_CACHE] = "true"
